@@ -1,0 +1,337 @@
+//! The `wasmon` command line.
+
+use crate::agent;
+use crate::api::{AppState, router};
+use crate::config::{ByteSize, Config, ConfigError, EMBEDDED_DEFAULT, PathsConfig, PromDuration};
+use crate::exposition::{Format, write_family};
+use crate::runtime::model::{Capability, Label, Target};
+use crate::runtime::{Runtime, Sandbox};
+use crate::scheduler::{LatestScrapes, Scheduler};
+use crate::telemetry::Telemetry;
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+#[derive(Parser, Debug)]
+#[command(name = "wasmon", version, about = "A monitoring agent whose exporters are sandboxed WebAssembly components")]
+pub struct Cli {
+    /// Log filter, e.g. `info` or `wasmon=debug`.
+    #[arg(long, global = true, env = "WASMON_LOG", default_value = "info")]
+    pub log_level: String,
+    /// Where compiled plugins are cached.
+    #[arg(long, global = true, env = "WASMON_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the agent (with no --config: monitor this machine with the node plugin).
+    Run {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Overrides web.listen_address.
+        #[arg(long = "web.listen-address")]
+        listen_address: Option<String>,
+    },
+    /// Check files without running anything.
+    Check {
+        #[command(subcommand)]
+        what: CheckWhat,
+    },
+    /// Work with plugin components.
+    Plugin {
+        #[command(subcommand)]
+        what: PluginCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CheckWhat {
+    /// Validate a config file, load its plugins and let them check their sections.
+    Config { file: PathBuf },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PluginCommand {
+    /// Run one collect and print the exposition text and timing.
+    Test {
+        file: PathBuf,
+        /// The plugin's config section: a YAML/JSON file, or inline JSON.
+        #[arg(long)]
+        config: Option<String>,
+        /// Target address passed to the plugin.
+        #[arg(long, default_value = "localhost")]
+        target: String,
+        /// Grant nothing instead of what the plugin asks for.
+        #[arg(long)]
+        deny_all: bool,
+        #[arg(long, default_value = "10s", value_parser = PromDuration::parse)]
+        timeout: PromDuration,
+        #[arg(long, default_value = "64MiB", value_parser = ByteSize::parse)]
+        memory: ByteSize,
+        /// Print OpenMetrics instead of the Prometheus text format.
+        #[arg(long)]
+        openmetrics: bool,
+        /// Collect this many times and report timing percentiles.
+        #[arg(long, default_value_t = 1)]
+        repeat: usize,
+    },
+    /// Show what a plugin says about itself and the capabilities it asks for.
+    Inspect { file: PathBuf },
+}
+
+pub fn default_cache_dir() -> PathBuf {
+    if let Ok(xdg) = std::env::var("XDG_CACHE_HOME") {
+        return PathBuf::from(xdg).join("wasmon");
+    }
+    if let Ok(home) = std::env::var("HOME") {
+        return PathBuf::from(home).join(".cache").join("wasmon");
+    }
+    std::env::temp_dir().join("wasmon-cache")
+}
+
+pub fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log_level).unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cache_dir = cli.cache_dir.clone().unwrap_or_else(default_cache_dir);
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        // Plugin calls run on blocking threads; give wasm room below its own
+        // stack limit (runtime::MAX_WASM_STACK) so overflow traps cleanly.
+        .thread_stack_size(8 << 20)
+        .build()?;
+    match cli.command {
+        Command::Run { config, listen_address } => tokio.block_on(run(config.as_deref(), listen_address, &cache_dir)),
+        Command::Check { what: CheckWhat::Config { file } } => check_config(&file, &cache_dir),
+        Command::Plugin { what: PluginCommand::Inspect { file } } => inspect(&file, &cache_dir),
+        Command::Plugin {
+            what: PluginCommand::Test { file, config, target, deny_all, timeout, memory, openmetrics, repeat },
+        } => plugin_test(
+            &file,
+            config.as_deref(),
+            &target,
+            deny_all,
+            timeout,
+            memory,
+            openmetrics,
+            repeat.max(1),
+            &cache_dir,
+        ),
+    }
+}
+
+fn load_config(path: Option<&Path>) -> Result<Config, ConfigError> {
+    match path {
+        Some(p) => Config::load(p),
+        None => Config::parse(EMBEDDED_DEFAULT, "<embedded default>"),
+    }
+}
+
+async fn run(config_path: Option<&Path>, listen_override: Option<String>, cache_dir: &Path) -> anyhow::Result<()> {
+    let config = load_config(config_path).map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
+    let listen = listen_override.unwrap_or_else(|| config.web.listen_address.clone());
+    let cache_dir = config.plugins.cache_directory.clone().unwrap_or_else(|| cache_dir.to_path_buf());
+    let state = AppState {
+        latest: Arc::new(LatestScrapes::default()),
+        telemetry: Arc::new(Telemetry::default()),
+        ready: Arc::new(AtomicBool::new(false)),
+        jobs: Arc::default(),
+    };
+    state.telemetry.set(
+        "wasmon_build_info",
+        "Version of the wasmon agent.",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+        1.0,
+    );
+    // Serve health and readiness while plugins compile.
+    let listener =
+        tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(address = %listen, config = %config_path.map(|p| p.display().to_string()).unwrap_or_else(|| "<embedded default>".into()), "wasmon listening");
+    let app = router(state.clone());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let paths = config.paths.clone();
+    let (runtime, jobs) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let runtime = Runtime::new(paths, &cache_dir)?;
+        let jobs = agent::build_jobs(&runtime, &config)
+            .map_err(|problems| anyhow::anyhow!("cannot start:\n  {}", problems.join("\n  ")))?;
+        Ok((runtime, jobs))
+    })
+    .await??;
+    *state.jobs.write().unwrap_or_else(|p| p.into_inner()) = jobs.iter().cloned().map(Arc::new).collect();
+    let _scheduler = Scheduler::start(jobs, state.latest.clone(), state.telemetry.clone());
+    state.ready.store(true, Ordering::Relaxed);
+    tracing::info!("all plugins loaded; scraping");
+
+    tokio::select! {
+        result = server => { result??; }
+        _ = tokio::signal::ctrl_c() => { tracing::info!("interrupted; shutting down"); }
+        _ = terminate() => { tracing::info!("terminated; shutting down"); }
+    }
+    drop(runtime);
+    Ok(())
+}
+
+async fn terminate() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut s) => {
+            s.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}
+
+fn check_config(file: &Path, cache_dir: &Path) -> anyhow::Result<()> {
+    let config = match Config::load(file) {
+        Ok(c) => c,
+        Err(e) => {
+            for p in &e.problems {
+                eprintln!("{p}");
+            }
+            bail!("{} problem(s) in {}", e.problems.len(), file.display());
+        }
+    };
+    let cache_dir = config.plugins.cache_directory.clone().unwrap_or_else(|| cache_dir.to_path_buf());
+    let runtime = Runtime::new(config.paths.clone(), &cache_dir)?;
+    match agent::build_jobs(&runtime, &config) {
+        Ok(jobs) => {
+            let targets: usize = jobs.iter().map(|j| j.targets.len()).sum();
+            println!("{}: OK ({} jobs, {targets} targets)", file.display(), jobs.len());
+            Ok(())
+        }
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("{}: {p}", file.display());
+            }
+            bail!("{} problem(s) in {}", problems.len(), file.display());
+        }
+    }
+}
+
+fn inspect(file: &Path, cache_dir: &Path) -> anyhow::Result<()> {
+    let runtime = Runtime::new(PathsConfig::default(), cache_dir)?;
+    let entry = agent::load_plugin(&runtime, &file.display().to_string(), file).map_err(anyhow::Error::msg)?;
+    let info = &entry.info;
+    println!("name:        {}", info.name);
+    println!("version:     {}", info.version);
+    println!("file:        {}", file.display());
+    println!("description: {}", info.description);
+    println!("capabilities:");
+    if info.capabilities.is_empty() {
+        println!("  (none)");
+    }
+    for c in &info.capabilities {
+        match c {
+            Capability::ReadFiles(globs) => {
+                println!("  read-files:");
+                for g in globs {
+                    println!("    {g}");
+                }
+            }
+            Capability::FsStats => println!("  fs-stats"),
+            Capability::Clock => println!("  clock"),
+            Capability::Tcp => println!("  tcp"),
+            Capability::Http => println!("  http"),
+        }
+    }
+    if !info.config_example.is_empty() {
+        println!("config example:");
+        for line in info.config_example.lines() {
+            println!("  {line}");
+        }
+    }
+    Ok(())
+}
+
+fn read_plugin_config(config: Option<&str>) -> anyhow::Result<String> {
+    let Some(config) = config else { return Ok("{}".into()) };
+    let text = if Path::new(config).is_file() { std::fs::read_to_string(config)? } else { config.to_string() };
+    let value: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&text).context("--config is neither a readable file nor YAML/JSON")?;
+    Ok(serde_json::to_string(&value)?)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn plugin_test(
+    file: &Path,
+    config: Option<&str>,
+    target: &str,
+    deny_all: bool,
+    timeout: PromDuration,
+    memory: ByteSize,
+    openmetrics: bool,
+    repeat: usize,
+    cache_dir: &Path,
+) -> anyhow::Result<()> {
+    let paths = PathsConfig::default();
+    let load_started = Instant::now();
+    let runtime = Runtime::new(paths.clone(), cache_dir)?;
+    let entry = agent::load_plugin(&runtime, &file.display().to_string(), file).map_err(anyhow::Error::msg)?;
+    let load_time = load_started.elapsed();
+    let config_json = read_plugin_config(config)?;
+    let caps = if deny_all {
+        crate::config::CapabilitiesConfig::default()
+    } else {
+        crate::config::CapabilitiesConfig {
+            files: crate::config::FileGrant::PluginDefault,
+            fs_stats: entry.info.capabilities.contains(&Capability::FsStats),
+            clock: entry.info.capabilities.contains(&Capability::Clock),
+            preopens: Vec::new(),
+        }
+    };
+    let limits = crate::config::LimitsConfig { memory, ..Default::default() };
+    let sandbox = Sandbox::for_job(&paths, &caps, &limits, timeout.0, &entry.requested_globs())?;
+    if let Err(f) = entry.plugin.check_config(&sandbox, &config_json).result {
+        bail!("config rejected: {}", f.message);
+    }
+    let target = Target {
+        address: target.into(),
+        labels: vec![Label { name: "instance".into(), value: target.into() }],
+        params: Vec::new(),
+    };
+    let mut durations = Vec::new();
+    let mut last = None;
+    for _ in 0..repeat {
+        let outcome = entry.plugin.collect(&sandbox, &target, &config_json);
+        durations.push(outcome.report.duration);
+        last = Some(outcome);
+    }
+    let Some(outcome) = last else { bail!("no collect ran") };
+    let report = outcome.report;
+    let families = outcome.result.map_err(|f| anyhow::anyhow!("collect failed: {f}"))?;
+    let (families, rejected) = crate::scheduler::validate::validate(families);
+    let format = if openmetrics { Format::OpenMetrics } else { Format::Text004 };
+    let mut out = String::new();
+    for family in &families {
+        write_family(&mut out, &[family], format);
+    }
+    if openmetrics {
+        out.push_str("# EOF\n");
+    }
+    print!("{out}");
+    durations.sort();
+    let series: usize = families.iter().map(|f| f.metrics.len()).sum();
+    eprintln!(
+        "# plugin {} {}: {} families, {series} series; load {:.1} ms ({:?}); collect median {:.2} ms, max {:.2} ms over {repeat} run(s); memory high-water {} KiB",
+        entry.info.name,
+        entry.info.version,
+        families.len(),
+        load_time.as_secs_f64() * 1000.0,
+        entry.plugin.cache,
+        durations[durations.len() / 2].as_secs_f64() * 1000.0,
+        durations[durations.len() - 1].as_secs_f64() * 1000.0,
+        report.memory_high_water / 1024,
+    );
+    if rejected.total() > 0 {
+        eprintln!("# {} series rejected: {:?}", rejected.total(), rejected.examples);
+    }
+    Ok(())
+}

@@ -1,0 +1,457 @@
+//! The agent's YAML config: structure, defaults, loading and validation.
+//!
+//! Keys follow Prometheus where the concept is the same (`global`,
+//! `scrape_configs`, `job_name`, `static_configs`, `scrape_interval`); the
+//! wasm-specific parts (`plugin`, `config`, `capabilities`, `limits`) sit
+//! beside them in each job.
+
+mod duration;
+
+pub use duration::{ByteSize, PromDuration};
+
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The config `wasmon run` uses when no file is given: monitor this machine
+/// with the bundled node plugin.
+pub const EMBEDDED_DEFAULT: &str = include_str!("embedded_default.yaml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub global: GlobalConfig,
+    #[serde(default)]
+    pub paths: PathsConfig,
+    #[serde(default)]
+    pub web: WebConfig,
+    #[serde(default)]
+    pub plugins: PluginsConfig,
+    #[serde(default)]
+    pub scrape_configs: Vec<ScrapeConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GlobalConfig {
+    pub scrape_interval: PromDuration,
+    pub scrape_timeout: PromDuration,
+}
+
+impl Default for GlobalConfig {
+    fn default() -> Self {
+        Self {
+            scrape_interval: PromDuration(Duration::from_secs(15)),
+            scrape_timeout: PromDuration(Duration::from_secs(10)),
+        }
+    }
+}
+
+/// Where the host's `/proc`, `/sys` and root filesystem are, like
+/// node_exporter's `--path.procfs`, `--path.sysfs` and `--path.rootfs`. In a
+/// container these are the host's mounts, e.g. `/host/proc`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PathsConfig {
+    pub procfs: PathBuf,
+    pub sysfs: PathBuf,
+    pub rootfs: PathBuf,
+}
+
+impl Default for PathsConfig {
+    fn default() -> Self {
+        Self { procfs: "/proc".into(), sysfs: "/sys".into(), rootfs: "/".into() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    pub listen_address: String,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self { listen_address: "127.0.0.1:9101".into() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginsConfig {
+    /// Extra directories searched for `<name>.wasm`, before the built-in ones.
+    pub directories: Vec<PathBuf>,
+    /// Where compiled components are cached. Default: `$XDG_CACHE_HOME/wasmon`
+    /// or `~/.cache/wasmon`.
+    pub cache_directory: Option<PathBuf>,
+}
+
+/// One job: a plugin and the targets it collects from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScrapeConfig {
+    pub job_name: String,
+    /// A bundled plugin name (`node`) or a path to a `.wasm` component.
+    pub plugin: String,
+    pub scrape_interval: Option<PromDuration>,
+    pub scrape_timeout: Option<PromDuration>,
+    #[serde(default)]
+    pub static_configs: Vec<StaticConfig>,
+    /// URL-style parameters passed to the plugin with each target.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    /// The plugin's own section, passed to it as JSON.
+    #[serde(default)]
+    pub config: Option<serde_yaml_ng::Value>,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
+    pub capabilities: CapabilitiesConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticConfig {
+    pub targets: Vec<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Per-call limits of a plugin instance.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Linear memory cap of one instance.
+    pub memory: ByteSize,
+    /// CPU time one call may use; defaults to the scrape timeout.
+    pub cpu: Option<PromDuration>,
+    /// Series one scrape may return (0 = no limit), like Prometheus' `sample_limit`.
+    pub sample_limit: usize,
+    /// Log lines (plus stdout/stderr lines) kept per call.
+    pub log_lines: usize,
+    /// Bytes of stdout/stderr kept per call.
+    pub stdio_bytes: ByteSize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self { memory: ByteSize(64 << 20), cpu: None, sample_limit: 0, log_lines: 100, stdio_bytes: ByteSize(64 << 10) }
+    }
+}
+
+/// What a plugin may touch. Everything is denied unless granted here.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct CapabilitiesConfig {
+    /// Globs of readable files, or `default` for exactly what the plugin asks
+    /// for in `describe()` (see `wasmon plugin inspect`).
+    pub files: FileGrant,
+    /// `statvfs` of mount points (filesystem sizes).
+    pub fs_stats: bool,
+    /// `adjtimex` in read-only mode (kernel clock state).
+    pub clock: bool,
+    /// Data directories mounted read-only into the plugin's WASI filesystem.
+    pub preopens: Vec<Preopen>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum FileGrant {
+    #[default]
+    None,
+    /// What the plugin requests.
+    PluginDefault,
+    Globs(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for FileGrant {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Word(String),
+            List(Vec<String>),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Word(w) if w == "default" => Ok(FileGrant::PluginDefault),
+            Raw::Word(w) if w == "none" => Ok(FileGrant::None),
+            Raw::Word(w) => Err(serde::de::Error::custom(format!(
+                "files: expected `default`, `none` or a list of globs, got {w:?}"
+            ))),
+            Raw::List(globs) => Ok(FileGrant::Globs(globs)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Preopen {
+    /// Directory on the host.
+    pub host: PathBuf,
+    /// Where the plugin sees it, e.g. `/textfile`.
+    pub guest: String,
+}
+
+impl ScrapeConfig {
+    pub fn interval(&self, global: &GlobalConfig) -> Duration {
+        self.scrape_interval.unwrap_or(global.scrape_interval).0
+    }
+    pub fn timeout(&self, global: &GlobalConfig) -> Duration {
+        self.scrape_timeout.unwrap_or(global.scrape_timeout).0
+    }
+    /// The plugin's config section as JSON text (`{}` when absent).
+    pub fn plugin_config_json(&self) -> Result<String, String> {
+        match &self.config {
+            None => Ok("{}".into()),
+            Some(v) => serde_json::to_string(v).map_err(|e| format!("config section cannot be expressed as JSON: {e}")),
+        }
+    }
+}
+
+/// One problem found in a config file, with where it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigProblem {
+    pub file: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => write!(f, "{}:{l}:{c}: {}", self.file, self.message),
+            (Some(l), None) => write!(f, "{}:{l}: {}", self.file, self.message),
+            _ => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+/// Every problem found in one config file.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigError {
+    pub problems: Vec<ConfigProblem>,
+}
+
+impl Config {
+    /// Read and validate a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            problems: vec![ConfigProblem {
+                file: name.clone(),
+                line: None,
+                column: None,
+                message: format!("cannot read: {e}"),
+            }],
+        })?;
+        Self::parse(&text, &name)
+    }
+
+    /// Parse and validate config text; `name` is used in messages.
+    pub fn parse(text: &str, name: &str) -> Result<Config, ConfigError> {
+        let config: Config = serde_yaml_ng::from_str(text).map_err(|e| {
+            let loc = e.location();
+            ConfigError {
+                problems: vec![ConfigProblem {
+                    file: name.into(),
+                    line: loc.as_ref().map(|l| l.line()),
+                    column: loc.as_ref().map(|l| l.column()),
+                    message: e.to_string().split(" at line ").next().unwrap_or_default().to_string(),
+                }],
+            }
+        })?;
+        let problems = config.validate(text, name);
+        if problems.is_empty() { Ok(config) } else { Err(ConfigError { problems }) }
+    }
+
+    /// Check everything that serde cannot, collecting every problem.
+    fn validate(&self, text: &str, name: &str) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        let mut report = |line: Option<usize>, message: String| {
+            problems.push(ConfigProblem { file: name.into(), line, column: None, message });
+        };
+        if self.web.listen_address.parse::<SocketAddr>().is_err() {
+            report(
+                locate(text, "listen_address:"),
+                format!("web.listen_address {:?} is not an address like 127.0.0.1:9101", self.web.listen_address),
+            );
+        }
+        if self.global.scrape_timeout > self.global.scrape_interval {
+            report(
+                locate(text, "scrape_timeout:"),
+                "global.scrape_timeout is longer than global.scrape_interval".into(),
+            );
+        }
+        let mut names = HashSet::new();
+        for (index, job) in self.scrape_configs.iter().enumerate() {
+            let line = locate(text, &format!("job_name: {}", job.job_name))
+                .or_else(|| locate(text, &format!("job_name: \"{}\"", job.job_name)));
+            let at = format!("scrape_configs[{index}] (job {:?})", job.job_name);
+            if job.job_name.is_empty() {
+                report(line, format!("{at}: job_name is empty"));
+            }
+            if !names.insert(job.job_name.clone()) {
+                report(line, format!("{at}: job_name is used by an earlier job; job names must be unique"));
+            }
+            if job.plugin.trim().is_empty() {
+                report(line, format!("{at}: plugin is empty; name a bundled plugin (node) or a .wasm file"));
+            }
+            let interval = job.interval(&self.global);
+            let timeout = job.timeout(&self.global);
+            if interval.is_zero() {
+                report(line, format!("{at}: scrape_interval must be greater than 0"));
+            }
+            if timeout.is_zero() {
+                report(line, format!("{at}: scrape_timeout must be greater than 0"));
+            }
+            if timeout > interval {
+                report(
+                    line,
+                    format!(
+                        "{at}: scrape_timeout {} is longer than scrape_interval {}",
+                        PromDuration(timeout),
+                        PromDuration(interval)
+                    ),
+                );
+            }
+            if job.static_configs.iter().all(|s| s.targets.is_empty()) {
+                report(line, format!("{at}: no targets; add static_configs: [{{targets: [...]}}]"));
+            }
+            let mut seen_targets = HashSet::new();
+            for sc in &job.static_configs {
+                for target in &sc.targets {
+                    if target.trim().is_empty() {
+                        report(line, format!("{at}: empty target address"));
+                    } else if !seen_targets.insert(target) {
+                        report(line, format!("{at}: target {target:?} is listed twice"));
+                    }
+                }
+                for label in sc.labels.keys() {
+                    if !is_valid_label_name(label) || label.starts_with("__") {
+                        report(line, format!("{at}: invalid target label name {label:?}"));
+                    }
+                }
+            }
+            let memory = job.limits.memory.0;
+            if !((1 << 20)..=(4 << 30)).contains(&memory) {
+                report(line, format!("{at}: limits.memory must be between 1MiB and 4GiB, got {memory} bytes"));
+            }
+            if let FileGrant::Globs(globs) = &job.capabilities.files {
+                for glob in globs {
+                    if !glob.starts_with('/') {
+                        report(line, format!("{at}: capabilities.files: {glob:?} must be an absolute path or glob"));
+                    } else if let Err(e) = globset::Glob::new(glob) {
+                        report(line, format!("{at}: capabilities.files: invalid glob {glob:?}: {e}"));
+                    }
+                }
+            }
+            for preopen in &job.capabilities.preopens {
+                if !preopen.host.is_dir() {
+                    report(line, format!("{at}: capabilities.preopens: {} is not a directory", preopen.host.display()));
+                }
+                if !preopen.guest.starts_with('/') {
+                    report(
+                        line,
+                        format!("{at}: capabilities.preopens: guest path {:?} must be absolute", preopen.guest),
+                    );
+                }
+            }
+            if let Err(e) = job.plugin_config_json() {
+                report(line, format!("{at}: {e}"));
+            }
+        }
+        problems
+    }
+}
+
+/// The 1-based line of the first occurrence of `needle`, for messages.
+fn locate(text: &str, needle: &str) -> Option<usize> {
+    text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
+}
+
+/// Prometheus label name rule: `[a-zA-Z_][a-zA-Z0-9_]*`.
+pub fn is_valid_label_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Prometheus metric name rule: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+pub fn is_valid_metric_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_is_valid() {
+        let config = Config::parse(EMBEDDED_DEFAULT, "embedded").expect("embedded default");
+        assert_eq!(config.scrape_configs[0].plugin, "node");
+        assert_eq!(config.scrape_configs[0].capabilities.files, FileGrant::PluginDefault);
+    }
+
+    #[test]
+    fn reports_syntax_errors_with_line_and_column() {
+        let err = Config::parse("global:\n  scrape_interval: 15s\n  bogus_key: 1\n", "c.yaml").unwrap_err();
+        assert_eq!(err.problems.len(), 1);
+        let p = &err.problems[0];
+        assert_eq!(p.line, Some(3), "{p}");
+        assert!(p.message.contains("unknown field `bogus_key`"), "{p}");
+        assert!(p.to_string().starts_with("c.yaml:3:"), "{p}");
+    }
+
+    #[test]
+    fn reports_all_semantic_problems_at_once() {
+        let text = "\
+scrape_configs:
+  - job_name: a
+    plugin: node
+    scrape_interval: 5s
+    scrape_timeout: 10s
+    static_configs: [{targets: [x, x]}]
+  - job_name: a
+    plugin: ''
+    static_configs: [{targets: []}]
+    limits: {memory: 10KiB}
+    capabilities: {files: [relative/path]}
+";
+        let err = Config::parse(text, "c.yaml").unwrap_err();
+        let all = err.to_string();
+        for expected in [
+            "c.yaml:2: scrape_configs[0] (job \"a\"): scrape_timeout 10s is longer than scrape_interval 5s",
+            "listed twice",
+            "job_name is used by an earlier job",
+            "plugin is empty",
+            "no targets",
+            "limits.memory must be between",
+            "must be an absolute path",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
+        assert_eq!(err.problems.len(), 7, "{all}");
+    }
+
+    #[test]
+    fn bad_durations_name_the_value() {
+        let err = Config::parse("global: {scrape_interval: 15 seconds}\n", "c.yaml").unwrap_err();
+        assert!(err.to_string().contains("invalid duration \"15 seconds\""), "{err}");
+    }
+
+    #[test]
+    fn label_and_metric_names() {
+        assert!(is_valid_label_name("job"));
+        assert!(!is_valid_label_name("1job"));
+        assert!(!is_valid_label_name("a-b"));
+        assert!(is_valid_metric_name("node:cpu:rate5m"));
+        assert!(!is_valid_metric_name("node cpu"));
+        assert!(!is_valid_metric_name(""));
+    }
+}

@@ -1,0 +1,297 @@
+//! Prometheus text format 0.0.4 and OpenMetrics 1.0 encoders for `/metrics`.
+
+use crate::runtime::model::{Label, Metric, MetricFamily, MetricKind, MetricValue};
+use std::fmt::Write;
+
+/// The two formats `/metrics` can serve, chosen by the `Accept` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text004,
+    OpenMetrics,
+}
+
+impl Format {
+    pub const TEXT_CONTENT_TYPE: &'static str = "text/plain; version=0.0.4; charset=utf-8";
+    pub const OPENMETRICS_CONTENT_TYPE: &'static str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+    /// Prometheus asks for OpenMetrics with `Accept: application/openmetrics-text;...`;
+    /// everything else gets the classic text format.
+    pub fn negotiate(accept: Option<&str>) -> Self {
+        match accept {
+            Some(a)
+                if a.split(',').any(|part| {
+                    let part = part.trim();
+                    part.starts_with("application/openmetrics-text") && !part.contains("q=0,") && !part.ends_with("q=0")
+                }) =>
+            {
+                Self::OpenMetrics
+            }
+            _ => Self::Text004,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Text004 => Self::TEXT_CONTENT_TYPE,
+            Self::OpenMetrics => Self::OPENMETRICS_CONTENT_TYPE,
+        }
+    }
+}
+
+/// Write one family (possibly made of the same family from several targets).
+pub fn write_family(out: &mut String, parts: &[&MetricFamily], format: Format) {
+    let Some(first) = parts.first() else { return };
+    let name = first.name.as_str();
+    let om = format == Format::OpenMetrics;
+    // OpenMetrics names counter and info families without their sample suffix.
+    let family_name = match (om, &first.kind) {
+        (true, MetricKind::Counter) => name.strip_suffix("_total").unwrap_or(name),
+        (true, MetricKind::Info) => name.strip_suffix("_info").unwrap_or(name),
+        _ => name,
+    };
+    let type_name = match (om, &first.kind) {
+        (_, MetricKind::Counter) => "counter",
+        (_, MetricKind::Gauge) => "gauge",
+        (_, MetricKind::Histogram) => "histogram",
+        (_, MetricKind::Summary) => "summary",
+        (true, MetricKind::Info) => "info",
+        (true, MetricKind::Stateset) => "stateset",
+        (true, MetricKind::Unknown) => "unknown",
+        (false, MetricKind::Info | MetricKind::Stateset) => "gauge",
+        (false, MetricKind::Unknown) => "untyped",
+    };
+    if !first.help.is_empty() {
+        let _ = writeln!(out, "# HELP {family_name} {}", escape_help(&first.help));
+    }
+    let _ = writeln!(out, "# TYPE {family_name} {type_name}");
+    if om && !first.unit.is_empty() && family_name.ends_with(first.unit.as_str()) {
+        let _ = writeln!(out, "# UNIT {family_name} {}", first.unit);
+    }
+    let sample_name = match (om, &first.kind) {
+        (true, MetricKind::Counter) => format!("{family_name}_total"),
+        (true, MetricKind::Info) => format!("{family_name}_info"),
+        _ => name.to_string(),
+    };
+    for family in parts {
+        for metric in &family.metrics {
+            write_metric(out, &sample_name, family_name, metric, om);
+        }
+    }
+}
+
+fn write_metric(out: &mut String, sample_name: &str, family_name: &str, metric: &Metric, om: bool) {
+    let ts = metric.timestamp_ms;
+    match &metric.value {
+        MetricValue::Gauge(v) | MetricValue::Counter(v) => {
+            write_sample(out, sample_name, &metric.labels, None, *v, ts, om)
+        }
+        MetricValue::Histogram(h) => {
+            let bucket = format!("{family_name}_bucket");
+            let mut saw_inf = false;
+            for b in &h.buckets {
+                saw_inf |= b.upper_bound == f64::INFINITY;
+                write_sample(out, &bucket, &metric.labels, Some(("le", b.upper_bound)), b.count as f64, ts, om);
+            }
+            if !saw_inf {
+                write_sample(out, &bucket, &metric.labels, Some(("le", f64::INFINITY)), h.count as f64, ts, om);
+            }
+            write_sample(out, &format!("{family_name}_sum"), &metric.labels, None, h.sum, ts, om);
+            write_sample(out, &format!("{family_name}_count"), &metric.labels, None, h.count as f64, ts, om);
+        }
+        MetricValue::Summary(s) => {
+            for q in &s.quantiles {
+                write_sample(out, family_name, &metric.labels, Some(("quantile", q.quantile)), q.value, ts, om);
+            }
+            write_sample(out, &format!("{family_name}_sum"), &metric.labels, None, s.sum, ts, om);
+            write_sample(out, &format!("{family_name}_count"), &metric.labels, None, s.count as f64, ts, om);
+        }
+    }
+}
+
+fn write_sample(
+    out: &mut String,
+    name: &str,
+    labels: &[Label],
+    extra: Option<(&str, f64)>,
+    value: f64,
+    ts: Option<i64>,
+    om: bool,
+) {
+    out.push_str(name);
+    if !labels.is_empty() || extra.is_some() {
+        out.push('{');
+        let mut first = true;
+        for label in labels {
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            out.push_str(&label.name);
+            out.push_str("=\"");
+            escape_label_value(out, &label.value);
+            out.push('"');
+        }
+        if let Some((name, bound)) = extra {
+            if !first {
+                out.push(',');
+            }
+            out.push_str(name);
+            out.push_str("=\"");
+            out.push_str(&format_value(bound));
+            out.push('"');
+        }
+        out.push('}');
+    }
+    out.push(' ');
+    out.push_str(&format_value(value));
+    if let Some(ms) = ts {
+        if om {
+            let _ = write!(out, " {}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000));
+        } else {
+            let _ = write!(out, " {ms}");
+        }
+    }
+    out.push('\n');
+}
+
+/// Float formatting as Prometheus clients write it: `+Inf`, `-Inf`, `NaN`,
+/// and the shortest decimal that round-trips otherwise.
+pub fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else if v == v.trunc() && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        let mut buf = ryu_like(v);
+        if buf.contains('e') && !buf.contains("e-") {
+            buf = buf.replace('e', "e+");
+        }
+        buf
+    }
+}
+
+fn ryu_like(v: f64) -> String {
+    // Rust's `{}` is shortest round-trip but never uses exponents; switch to
+    // `{:e}` for very large or small magnitudes to keep lines short, like Go.
+    let abs = v.abs();
+    if abs != 0.0 && !(1e-4..1e21).contains(&abs) { format!("{v:e}") } else { format!("{v}") }
+}
+
+fn escape_help(help: &str) -> String {
+    help.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+fn escape_label_value(out: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::model::{Bucket, HistogramValue};
+
+    fn label(n: &str, v: &str) -> Label {
+        Label { name: n.into(), value: v.into() }
+    }
+
+    fn counter() -> MetricFamily {
+        MetricFamily {
+            name: "node_cpu_seconds_total".into(),
+            help: "Seconds the CPUs spent in each mode.".into(),
+            unit: "seconds".into(),
+            kind: MetricKind::Counter,
+            metrics: vec![Metric {
+                labels: vec![label("cpu", "0"), label("mode", "idle")],
+                value: MetricValue::Counter(565.15),
+                timestamp_ms: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn writes_text_004_like_node_exporter() {
+        let mut out = String::new();
+        write_family(&mut out, &[&counter()], Format::Text004);
+        assert_eq!(
+            out,
+            "# HELP node_cpu_seconds_total Seconds the CPUs spent in each mode.\n\
+             # TYPE node_cpu_seconds_total counter\n\
+             node_cpu_seconds_total{cpu=\"0\",mode=\"idle\"} 565.15\n"
+        );
+    }
+
+    #[test]
+    fn writes_openmetrics_counter_names() {
+        let mut out = String::new();
+        write_family(&mut out, &[&counter()], Format::OpenMetrics);
+        assert!(out.contains("# TYPE node_cpu_seconds counter\n"), "{out}");
+        assert!(out.contains("# UNIT node_cpu_seconds seconds\n"), "{out}");
+        assert!(out.contains("node_cpu_seconds_total{cpu=\"0\",mode=\"idle\"} 565.15\n"), "{out}");
+    }
+
+    #[test]
+    fn histograms_get_inf_bucket_sum_and_count() {
+        let family = MetricFamily {
+            name: "req_seconds".into(),
+            help: String::new(),
+            unit: String::new(),
+            kind: MetricKind::Histogram,
+            metrics: vec![Metric {
+                labels: vec![label("path", "/a\"b\\c\nd")],
+                value: MetricValue::Histogram(HistogramValue {
+                    buckets: vec![Bucket { upper_bound: 0.5, count: 3 }],
+                    sum: 1.25,
+                    count: 4,
+                }),
+                timestamp_ms: Some(1_700_000_000_123),
+            }],
+        };
+        let mut out = String::new();
+        write_family(&mut out, &[&family], Format::Text004);
+        assert!(out.contains("req_seconds_bucket{path=\"/a\\\"b\\\\c\\nd\",le=\"0.5\"} 3 1700000000123\n"), "{out}");
+        assert!(out.contains("le=\"+Inf\"} 4 1700000000123\n"), "{out}");
+        assert!(out.contains("req_seconds_sum{path=\"/a\\\"b\\\\c\\nd\"} 1.25"), "{out}");
+        let mut om = String::new();
+        write_family(&mut om, &[&family], Format::OpenMetrics);
+        assert!(om.contains("} 4 1700000000.123\n"), "{om}");
+    }
+
+    #[test]
+    fn formats_values_like_go() {
+        assert_eq!(format_value(1.0), "1");
+        assert_eq!(format_value(0.0), "0");
+        assert_eq!(format_value(-2.5), "-2.5");
+        assert_eq!(format_value(f64::NAN), "NaN");
+        assert_eq!(format_value(f64::INFINITY), "+Inf");
+        assert_eq!(format_value(f64::NEG_INFINITY), "-Inf");
+        assert_eq!(format_value(2.70553174016e+11), "270553174016");
+        assert_eq!(format_value(1e21), "1e+21");
+        assert_eq!(format_value(1.5e-7), "1.5e-7");
+        for v in [0.1, 123.456, 1e-5, 9.99e20, 3.0e30] {
+            assert_eq!(format_value(v).parse::<f64>().unwrap(), v);
+        }
+    }
+
+    #[test]
+    fn negotiates_openmetrics_only_when_asked() {
+        assert_eq!(Format::negotiate(None), Format::Text004);
+        assert_eq!(Format::negotiate(Some("text/plain")), Format::Text004);
+        assert_eq!(
+            Format::negotiate(Some(
+                "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+            )),
+            Format::OpenMetrics
+        );
+    }
+}

@@ -1,0 +1,12 @@
+//! wasmon: a monitoring agent whose exporters are sandboxed WebAssembly
+//! components. This crate is the host: config, sandbox, scheduler and HTTP.
+
+pub mod agent;
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod exposition;
+pub mod plugins;
+pub mod runtime;
+pub mod scheduler;
+pub mod telemetry;

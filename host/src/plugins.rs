@@ -1,0 +1,53 @@
+//! Finding plugin components by name.
+
+use std::path::{Path, PathBuf};
+
+/// Directories searched for `<name>.wasm`, in order: the config's
+/// `plugins.directories`, `$WASMON_PLUGIN_PATH` (colon-separated), `plugins/`
+/// beside the binary, the cargo build output beside the binary (a source
+/// checkout), and `/usr/lib/wasmon/plugins`.
+pub fn search_path(configured: &[PathBuf]) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = configured.to_vec();
+    if let Ok(env) = std::env::var("WASMON_PLUGIN_PATH") {
+        dirs.extend(env.split(':').filter(|s| !s.is_empty()).map(PathBuf::from));
+    }
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(bin_dir) = exe.parent()
+    {
+        dirs.push(bin_dir.join("plugins"));
+        // target/{debug,release}/wasmon -> target/wasm32-wasip2/release
+        // (and target/debug/deps/<test> -> the same, for integration tests).
+        for up in [bin_dir.parent(), bin_dir.parent().and_then(Path::parent)].into_iter().flatten() {
+            dirs.push(up.join("wasm32-wasip2").join("release"));
+            dirs.push(up.join("wasm32-wasip2").join("debug"));
+        }
+    }
+    dirs.push(PathBuf::from("/usr/lib/wasmon/plugins"));
+    dirs
+}
+
+/// The component for `plugin`: a path when it looks like one, otherwise the
+/// first `<name>.wasm` or `wasmon_<name>.wasm` on the search path.
+pub fn resolve(plugin: &str, configured: &[PathBuf]) -> Result<PathBuf, String> {
+    if plugin.contains('/') || plugin.ends_with(".wasm") {
+        let path = PathBuf::from(plugin);
+        return if path.is_file() { Ok(path) } else { Err(format!("plugin file {plugin} does not exist")) };
+    }
+    let file_stem = plugin.replace('-', "_");
+    let candidates = [format!("{plugin}.wasm"), format!("wasmon_{file_stem}.wasm")];
+    let dirs = search_path(configured);
+    for dir in &dirs {
+        for candidate in &candidates {
+            let path = dir.join(candidate);
+            if path.is_file() {
+                return Ok(path);
+            }
+        }
+    }
+    Err(format!(
+        "plugin {plugin:?} not found; looked for {} in: {}. Build the bundled plugins with \
+         `cargo build --release --target wasm32-wasip2 -p wasmon-{plugin}` or set WASMON_PLUGIN_PATH",
+        candidates.join(" or "),
+        dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+    ))
+}

@@ -1,0 +1,315 @@
+//! One plugin call: a fresh store and instance with memory, CPU and wall-clock
+//! limits, captured stdio, and a failure classified by reason.
+
+use super::bindings::Exporter;
+use super::bindings::wasmon::plugin::types::{MetricFamily, PluginError, PluginInfo, Target};
+use super::limits::{MemoryLimitHit, MemoryLimiter};
+use super::stdio::CappedOutput;
+use super::{LoadedPlugin, Sandbox};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+/// Why a call produced no result. `as_label` is the `reason` label of
+/// `wasmon_plugin_traps_total` and friends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailureReason {
+    /// The wall-clock deadline (scrape timeout) passed.
+    Timeout,
+    /// The call used more CPU time than `limits.cpu`.
+    CpuLimit,
+    /// The instance tried to grow its memory past `limits.memory`.
+    MemoryLimit,
+    /// The wasm stack overflowed (runaway recursion).
+    StackOverflow,
+    /// The plugin panicked (a wasm `unreachable`).
+    Panic,
+    /// Any other trap.
+    Trap,
+    /// The component could not be instantiated.
+    Instantiate,
+    /// The plugin returned an error of its own.
+    PluginError,
+    /// The plugin returned more series than `limits.sample_limit`.
+    SampleLimit,
+}
+
+impl FailureReason {
+    pub fn as_label(&self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::CpuLimit => "cpu_limit",
+            Self::MemoryLimit => "memory_limit",
+            Self::StackOverflow => "stack_overflow",
+            Self::Panic => "panic",
+            Self::Trap => "trap",
+            Self::Instantiate => "instantiate",
+            Self::PluginError => "plugin_error",
+            Self::SampleLimit => "sample_limit",
+        }
+    }
+
+    /// Traps and limit hits discard the instance and put the target in backoff;
+    /// an error the plugin returned itself does not.
+    pub fn is_trap(&self) -> bool {
+        !matches!(self, Self::PluginError | Self::SampleLimit)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CallFailure {
+    pub reason: FailureReason,
+    pub message: String,
+}
+
+impl std::fmt::Display for CallFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.reason.as_label(), self.message)
+    }
+}
+
+/// Measurements of one call, whatever its outcome.
+#[derive(Debug, Clone, Default)]
+pub struct CallReport {
+    pub duration: Duration,
+    pub cpu_time: Duration,
+    pub memory_high_water: u64,
+    pub log_lines_dropped: u64,
+    pub stdio_bytes_dropped: u64,
+}
+
+#[derive(Debug)]
+pub struct CallOutcome<T> {
+    pub result: Result<T, CallFailure>,
+    pub report: CallReport,
+}
+
+/// Marker errors raised from the epoch callback.
+#[derive(Debug, thiserror::Error)]
+enum Deadline {
+    #[error("wall-clock timeout of {0:?} reached")]
+    Wall(Duration),
+    #[error("CPU time limit of {0:?} reached")]
+    Cpu(Duration),
+}
+
+/// Everything one instance's host calls can see.
+pub struct PluginState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryLimiter,
+    pub(super) sandbox: Sandbox,
+    pub(super) plugin: Arc<str>,
+    pub(super) target: String,
+    pub(super) log_lines_left: usize,
+    pub(super) log_lines_dropped: u64,
+    pub(super) paths: Arc<crate::config::PathsConfig>,
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+fn thread_cpu_time() -> Duration {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .map(|t| Duration::new(t.tv_sec() as u64, t.tv_nsec() as u32))
+        .unwrap_or_default()
+}
+
+impl LoadedPlugin {
+    /// Ask the plugin to describe itself.
+    pub fn describe(&self, sandbox: &Sandbox) -> CallOutcome<PluginInfo> {
+        self.call(sandbox, "describe", |exporter, store| exporter.call_describe(store))
+    }
+
+    /// Ask the plugin to check its config section.
+    pub fn check_config(&self, sandbox: &Sandbox, config: &str) -> CallOutcome<()> {
+        let outcome = self.call(sandbox, "check-config", |exporter, store| exporter.call_check_config(store, config));
+        flatten_plugin_result(outcome)
+    }
+
+    /// Collect from one target.
+    pub fn collect(&self, sandbox: &Sandbox, target: &Target, config: &str) -> CallOutcome<Vec<MetricFamily>> {
+        let outcome =
+            self.call(sandbox, &target.address, |exporter, store| exporter.call_collect(store, target, config));
+        flatten_plugin_result(outcome)
+    }
+
+    fn call<R>(
+        &self,
+        sandbox: &Sandbox,
+        target: &str,
+        f: impl FnOnce(&Exporter, &mut Store<PluginState>) -> wasmtime::Result<R>,
+    ) -> CallOutcome<R> {
+        let started = Instant::now();
+        let cpu_start = thread_cpu_time();
+        let stdout = CappedOutput::new(sandbox.stdio_bytes);
+        let stderr = CappedOutput::new(sandbox.stdio_bytes);
+        let mut report = CallReport::default();
+
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        for (host, guest) in &sandbox.preopens {
+            if let Err(e) = wasi.preopened_dir(host, guest, FsPerms::ReadOnly) {
+                return CallOutcome {
+                    result: Err(CallFailure {
+                        reason: FailureReason::Instantiate,
+                        message: format!("cannot preopen {}: {e}", host.display()),
+                    }),
+                    report,
+                };
+            }
+        }
+        let state = PluginState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(sandbox.memory_bytes),
+            sandbox: sandbox.clone(),
+            plugin: self.name.clone(),
+            target: target.to_string(),
+            log_lines_left: sandbox.log_lines,
+            log_lines_dropped: 0,
+            paths: self.paths.clone(),
+        };
+        let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|s| &mut s.limiter);
+        let wall = sandbox.wall_timeout;
+        let cpu_limit = sandbox.cpu_limit;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_ctx| {
+            if started.elapsed() > wall {
+                return Err(wasmtime::Error::new(Deadline::Wall(wall)));
+            }
+            if thread_cpu_time().saturating_sub(cpu_start) > cpu_limit {
+                return Err(wasmtime::Error::new(Deadline::Cpu(cpu_limit)));
+            }
+            Ok(UpdateDeadline::Continue(1))
+        });
+
+        let result = match self.pre.instantiate(&mut store) {
+            Ok(exporter) => f(&exporter, &mut store).map_err(|e| classify(&e)),
+            Err(e) => {
+                let failure = classify(&e);
+                Err(if failure.reason == FailureReason::Trap {
+                    CallFailure { reason: FailureReason::Instantiate, message: format!("{e:#}") }
+                } else {
+                    failure
+                })
+            }
+        };
+
+        let state = store.data();
+        report.duration = started.elapsed();
+        report.cpu_time = thread_cpu_time().saturating_sub(cpu_start);
+        report.memory_high_water = state.limiter.high_water;
+        report.log_lines_dropped = state.log_lines_dropped;
+        let log_budget = state.log_lines_left;
+        drop(store);
+
+        let out = stdout.take();
+        let err = stderr.take();
+        report.stdio_bytes_dropped = out.dropped_bytes + err.dropped_bytes;
+        let (out_dropped, err_lines) =
+            (emit_stdio(&self.name, target, "stdout", &out.bytes, log_budget), last_line(&err.bytes));
+        let err_dropped =
+            emit_stdio(&self.name, target, "stderr", &err.bytes, log_budget.saturating_sub(out_dropped.1));
+        report.log_lines_dropped += out_dropped.0 + err_dropped.0;
+
+        // A panicking Rust plugin prints its message to stderr before it traps:
+        // put that in the reason the operator sees.
+        let result = result.map_err(|mut failure| {
+            if failure.reason == FailureReason::Panic
+                && let Some(line) = err_lines
+            {
+                failure.message = format!("{}: {line}", failure.message);
+            }
+            failure
+        });
+        CallOutcome { result, report }
+    }
+}
+
+fn flatten_plugin_result<T>(outcome: CallOutcome<Result<T, PluginError>>) -> CallOutcome<T> {
+    let result = match outcome.result {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(CallFailure {
+            reason: FailureReason::PluginError,
+            message: format!("{}: {}", super::host_impl::error_kind_label(&e.kind), e.message),
+        }),
+        Err(failure) => Err(failure),
+    };
+    CallOutcome { result, report: outcome.report }
+}
+
+fn classify(error: &wasmtime::Error) -> CallFailure {
+    let message = format!("{error:#}");
+    let reason = if let Some(deadline) = error.downcast_ref::<Deadline>() {
+        match deadline {
+            Deadline::Wall(_) => FailureReason::Timeout,
+            Deadline::Cpu(_) => FailureReason::CpuLimit,
+        }
+    } else if error.downcast_ref::<MemoryLimitHit>().is_some() {
+        FailureReason::MemoryLimit
+    } else if let Some(trap) = error.downcast_ref::<Trap>() {
+        match trap {
+            Trap::StackOverflow => FailureReason::StackOverflow,
+            Trap::UnreachableCodeReached => FailureReason::Panic,
+            Trap::Interrupt => FailureReason::Timeout,
+            _ => FailureReason::Trap,
+        }
+    } else if message.contains("memory limit of") {
+        FailureReason::MemoryLimit
+    } else {
+        FailureReason::Trap
+    };
+    if std::env::var_os("WASMON_DEBUG_TRAPS").is_some() {
+        for (i, cause) in error.chain().enumerate() {
+            eprintln!("cause {i}: {cause} / {cause:?}");
+        }
+    }
+    // The root cause says what happened; the outer layers are wasm backtraces.
+    let message = error.root_cause().to_string().lines().next().unwrap_or_default().to_string();
+    CallFailure { reason, message }
+}
+
+/// The panic message from captured stderr (`panicked at <where>:` and the
+/// message on the next line), or the last line written.
+fn last_line(bytes: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let found = match lines.iter().rposition(|l| l.contains("panicked at")) {
+        Some(i) => {
+            let at = lines[i].split("panicked at").nth(1).unwrap_or_default().trim();
+            format!("panicked at {at} {}", lines.get(i + 1).copied().unwrap_or_default())
+        }
+        None => lines.last()?.to_string(),
+    };
+    Some(found.chars().take(512).collect())
+}
+
+/// Log captured stdio lines; returns (lines dropped, lines emitted).
+fn emit_stdio(plugin: &str, target: &str, stream: &str, bytes: &[u8], budget: usize) -> (u64, usize) {
+    if bytes.is_empty() {
+        return (0, 0);
+    }
+    let text = String::from_utf8_lossy(bytes);
+    let mut emitted = 0;
+    let mut dropped = 0;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        if emitted < budget {
+            tracing::info!(plugin, target, stream, "{}", line.chars().take(4096).collect::<String>());
+            emitted += 1;
+        } else {
+            dropped += 1;
+        }
+    }
+    (dropped, emitted)
+}

@@ -1,0 +1,224 @@
+//! The wasm sandbox: one engine for the process, components compiled once and
+//! cached on disk, and a fresh, limited instance for every plugin call.
+
+mod bindings;
+mod cache;
+mod call;
+mod files;
+mod host_impl;
+mod limits;
+mod stdio;
+mod system;
+
+pub use bindings::wasmon::plugin::types as model;
+pub use cache::{CacheOutcome, ComponentCache};
+pub use call::{CallFailure, CallOutcome, CallReport, FailureReason};
+pub use files::{FilePolicy, FilePolicyError};
+
+use crate::config::{CapabilitiesConfig, FileGrant, LimitsConfig, PathsConfig};
+use bindings::{Exporter, ExporterPre};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances. Deadlines are checked at this granularity.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Native stack wasm may use before a call traps with a stack overflow. The
+/// threads that run plugins get a larger native stack (see `main.rs`).
+pub const MAX_WASM_STACK: usize = 1 << 20;
+
+/// Largest memory any instance can be given (`limits.memory` is capped to it).
+pub const MAX_INSTANCE_MEMORY: u64 = 4 << 30;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("creating the wasm engine: {0}")]
+    Engine(#[source] wasmtime::Error),
+    #[error("plugin {plugin}: {message}")]
+    Plugin { plugin: String, message: String },
+    #[error("component cache at {path}: {source}")]
+    Cache {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The process-wide engine and linker.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<call::PluginState>,
+    cache: ComponentCache,
+    paths: Arc<PathsConfig>,
+    _epoch_ticker: EpochTicker,
+}
+
+impl Runtime {
+    /// Build the engine (pooling allocator when the OS lets us reserve the
+    /// address space, on-demand otherwise) and start the epoch ticker.
+    pub fn new(paths: PathsConfig, cache_dir: &Path) -> Result<Self, RuntimeError> {
+        let engine = match Engine::new(&engine_config(true)) {
+            Ok(engine) => engine,
+            Err(e) => {
+                tracing::warn!(error = %e, "pooling allocator unavailable, using on-demand allocation");
+                Engine::new(&engine_config(false)).map_err(RuntimeError::Engine)?
+            }
+        };
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(RuntimeError::Engine)?;
+        Exporter::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state).map_err(RuntimeError::Engine)?;
+        let cache = ComponentCache::open(cache_dir, &engine)
+            .map_err(|source| RuntimeError::Cache { path: cache_dir.to_path_buf(), source })?;
+        let ticker = EpochTicker::start(&engine);
+        Ok(Self { engine, linker, cache, paths: Arc::new(paths), _epoch_ticker: ticker })
+    }
+
+    pub fn paths(&self) -> &PathsConfig {
+        &self.paths
+    }
+
+    /// Compile (or load from the cache) the component at `path` and check that
+    /// it is an exporter.
+    pub fn load(&self, name: &str, path: &Path) -> Result<LoadedPlugin, RuntimeError> {
+        let plugin_err = |message: String| RuntimeError::Plugin { plugin: name.to_string(), message };
+        let wasm = std::fs::read(path).map_err(|e| plugin_err(format!("cannot read {}: {e}", path.display())))?;
+        let (component, outcome): (Component, CacheOutcome) =
+            self.cache.component(&self.engine, &wasm).map_err(|e| plugin_err(format!("{}: {e}", path.display())))?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| plugin_err(format!("{} imports something wasmon does not provide: {e:#}", path.display())))?;
+        let pre = ExporterPre::new(pre)
+            .map_err(|e| plugin_err(format!("{} is not a wasmon exporter component: {e:#}", path.display())))?;
+        Ok(LoadedPlugin {
+            name: Arc::from(name),
+            path: path.to_path_buf(),
+            pre,
+            cache: outcome,
+            paths: self.paths.clone(),
+        })
+    }
+}
+
+fn engine_config(pooling: bool) -> Config {
+    let mut config = Config::new();
+    config.epoch_interruption(true).max_wasm_stack(MAX_WASM_STACK).memory_init_cow(true).wasm_component_model(true);
+    if pooling {
+        let mut pool = PoolingAllocationConfig::default();
+        // Sized for an agent: tens of plugins with a few concurrent calls each.
+        pool.total_component_instances(64)
+            .total_core_instances(256)
+            .total_memories(256)
+            .total_tables(256)
+            .total_stacks(64)
+            .max_memory_size(MAX_INSTANCE_MEMORY as usize);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    config
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+struct EpochTicker {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl EpochTicker {
+    fn start(engine: &Engine) -> Self {
+        let weak = engine.weak();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("wasmon-epoch".into())
+            .spawn(move || {
+                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .map(|_| ())
+            .unwrap_or_else(
+                |e| tracing::error!(error = %e, "cannot start the epoch thread; plugin deadlines will not fire"),
+            );
+        Self { stop }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A compiled exporter, ready to instantiate.
+#[derive(Clone)]
+pub struct LoadedPlugin {
+    pub name: Arc<str>,
+    pub path: PathBuf,
+    pre: ExporterPre<call::PluginState>,
+    pub cache: CacheOutcome,
+    paths: Arc<PathsConfig>,
+}
+
+/// What one call may do and use; built once per job.
+#[derive(Debug, Clone)]
+pub struct Sandbox {
+    pub files: Arc<FilePolicy>,
+    pub fs_stats: bool,
+    pub clock: bool,
+    pub preopens: Vec<(PathBuf, String)>,
+    pub memory_bytes: u64,
+    pub wall_timeout: Duration,
+    pub cpu_limit: Duration,
+    pub log_lines: usize,
+    pub stdio_bytes: usize,
+}
+
+impl Sandbox {
+    /// Everything denied; for `describe` and `check-config` calls.
+    pub fn locked_down(paths: &PathsConfig, timeout: Duration) -> Self {
+        Self {
+            files: Arc::new(FilePolicy::deny_all(paths)),
+            fs_stats: false,
+            clock: false,
+            preopens: Vec::new(),
+            memory_bytes: 64 << 20,
+            wall_timeout: timeout,
+            cpu_limit: timeout,
+            log_lines: 20,
+            stdio_bytes: 16 << 10,
+        }
+    }
+
+    /// The sandbox for a job, from its capabilities and limits. `requested`
+    /// are the file globs the plugin asked for in `describe()`.
+    pub fn for_job(
+        paths: &PathsConfig,
+        caps: &CapabilitiesConfig,
+        limits: &LimitsConfig,
+        timeout: Duration,
+        requested: &[String],
+    ) -> Result<Self, FilePolicyError> {
+        let globs: Vec<String> = match &caps.files {
+            FileGrant::None => Vec::new(),
+            FileGrant::PluginDefault => requested.to_vec(),
+            FileGrant::Globs(globs) => globs.clone(),
+        };
+        Ok(Self {
+            files: Arc::new(FilePolicy::new(paths, &globs)?),
+            fs_stats: caps.fs_stats,
+            clock: caps.clock,
+            preopens: caps.preopens.iter().map(|p| (p.host.clone(), p.guest.clone())).collect(),
+            memory_bytes: limits.memory.0.min(MAX_INSTANCE_MEMORY),
+            wall_timeout: timeout,
+            cpu_limit: limits.cpu.map(|d| d.0).unwrap_or(timeout).min(timeout),
+            log_lines: limits.log_lines,
+            stdio_bytes: limits.stdio_bytes.0 as usize,
+        })
+    }
+}

@@ -1,0 +1,131 @@
+//! The command line: `check config`, `plugin inspect`, `plugin test`.
+
+mod common;
+
+use std::process::Command;
+
+fn wasmon(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_wasmon"))
+        .args(args)
+        .env("WASMON_CACHE_DIR", common::cache_dir())
+        .env("WASMON_LOG", "warn")
+        .output()
+        .expect("run wasmon");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_config_accepts_a_good_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ok.yaml");
+    std::fs::write(&file, format!(
+        "scrape_configs:\n  - job_name: example\n    plugin: {}\n    static_configs: [{{targets: [a, b]}}]\n    capabilities: {{files: default}}\n    config: {{greeting: hi}}\n",
+        common::plugin("wasmon_example_plugin").display()
+    )).unwrap();
+    let (ok, stdout, stderr) = wasmon(&["check", "config", file.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("OK (1 jobs, 2 targets)"), "{stdout}");
+}
+
+#[test]
+fn check_config_reports_every_problem_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.yaml");
+    std::fs::write(&file, "global:\n  scrape_interval: 10s\nscrape_configs:\n  - job_name: one\n    plugin: node\n    scrape_timeout: 20s\n    static_configs: [{targets: []}]\n  - job_name: one\n    plugin: node\n    static_configs: [{targets: [a]}]\n").unwrap();
+    let (ok, _, stderr) = wasmon(&["check", "config", file.to_str().unwrap()]);
+    assert!(!ok);
+    let path = file.display().to_string();
+    assert!(
+        stderr.contains(&format!(
+            "{path}:4: scrape_configs[0] (job \"one\"): scrape_timeout 20s is longer than scrape_interval 10s"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("no targets"), "{stderr}");
+    assert!(stderr.contains("job_name is used by an earlier job"), "{stderr}");
+    assert!(stderr.contains("3 problem(s)"), "{stderr}");
+}
+
+#[test]
+fn check_config_shows_the_plugins_own_complaint() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plugin.yaml");
+    std::fs::write(&file, format!(
+        "scrape_configs:\n  - job_name: example\n    plugin: {}\n    static_configs: [{{targets: [a]}}]\n    config: {{greting: typo}}\n",
+        common::plugin("wasmon_example_plugin").display()
+    )).unwrap();
+    let (ok, _, stderr) = wasmon(&["check", "config", file.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(stderr.contains("rejected its config section") && stderr.contains("unknown field `greting`"), "{stderr}");
+}
+
+#[test]
+fn check_config_reports_yaml_syntax_with_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("syntax.yaml");
+    std::fs::write(&file, "scrape_configs:\n  - job_name: x\n    plugin: node\n    static_configs: [{targets: [a]}\n")
+        .unwrap();
+    let (ok, _, stderr) = wasmon(&["check", "config", file.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        stderr.contains(&format!("{}:5:", file.display())) || stderr.contains(&format!("{}:4:", file.display())),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn plugin_inspect_lists_capabilities() {
+    let (ok, stdout, stderr) =
+        wasmon(&["plugin", "inspect", common::plugin("wasmon_example_plugin").to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("name:        example"), "{stdout}");
+    assert!(stdout.contains("/proc/uptime"), "{stdout}");
+    let (ok, stdout, _) = wasmon(&["plugin", "inspect", common::plugin("wasmon_node").to_str().unwrap()]);
+    assert!(ok);
+    assert!(
+        stdout.contains("name:        node") && stdout.contains("fs-stats") && stdout.contains("/proc/stat"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn plugin_test_prints_exposition_and_timing() {
+    let (ok, stdout, stderr) = wasmon(&[
+        "plugin",
+        "test",
+        common::plugin("wasmon_example_plugin").to_str().unwrap(),
+        "--config",
+        "{greeting: hey}",
+        "--repeat",
+        "3",
+    ]);
+    assert!(ok, "{stderr}");
+    let families = wasmon_sdk::text::parse(&stdout).expect("plugin test prints valid exposition");
+    assert_eq!(families.len(), 2);
+    assert!(stdout.contains("greeting=\"hey\""));
+    assert!(stderr.contains("collect median") && stderr.contains("over 3 run(s)"), "{stderr}");
+
+    let (ok, stdout, stderr) = wasmon(&["plugin", "test", common::plugin("wasmon_node").to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    let families = wasmon_sdk::text::parse(&stdout).expect("node plugin output parses");
+    assert!(families.iter().any(|f| f.name == "node_cpu_seconds_total"));
+    assert!(families.len() > 150, "only {} families", families.len());
+
+    let (ok, stdout, _) =
+        wasmon(&["plugin", "test", common::plugin("wasmon_example_plugin").to_str().unwrap(), "--openmetrics"]);
+    assert!(ok);
+    assert!(stdout.ends_with("# EOF\n"));
+    wasmon_sdk::text::parse_with(&stdout, wasmon_sdk::text::Format::OpenMetrics).expect("valid OpenMetrics");
+}
+
+#[test]
+fn plugin_test_without_grants_reports_the_refusal() {
+    let (ok, _, stderr) =
+        wasmon(&["plugin", "test", common::plugin("wasmon_example_plugin").to_str().unwrap(), "--deny-all"]);
+    assert!(!ok);
+    assert!(stderr.contains("/proc/uptime") && stderr.contains("allowlist"), "{stderr}");
+}

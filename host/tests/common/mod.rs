@@ -1,0 +1,153 @@
+//! Shared helpers for the host's integration tests: plugin paths, a running
+//! agent on a free loopback port, and HTTP fetches.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The workspace's target directory.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("target"))
+}
+
+/// A plugin component built by the test command (`wasmon_<name>.wasm`).
+pub fn plugin(name: &str) -> PathBuf {
+    let path = target_dir().join("wasm32-wasip2/release").join(format!("{name}.wasm"));
+    assert!(
+        path.is_file(),
+        "{} is missing: build the plugins first with `rustup target add wasm32-wasip2 && \
+         cargo build --release --target wasm32-wasip2 -p wasmon-node -p wasmon-hostile -p wasmon-example-plugin` \
+         (the README's test command does this)",
+        path.display()
+    );
+    path
+}
+
+/// A cache dir shared by the tests of one run, so plugins compile once.
+pub fn cache_dir() -> PathBuf {
+    target_dir().join("test-component-cache")
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// A `wasmon run` process, killed on drop.
+pub struct Agent {
+    pub child: Child,
+    pub base: String,
+    pub log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Agent {
+    /// Start the agent with `config` (YAML) on a free port and wait until ready.
+    pub fn start(config: &str) -> Agent {
+        Self::start_with(Some(config))
+    }
+
+    /// Start the agent on its embedded default (no --config).
+    pub fn start_default() -> Agent {
+        Self::start_with(None)
+    }
+
+    fn start_with(config: Option<&str>) -> Agent {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let log = dir.path().join("agent.log");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wasmon"));
+        command.arg("run");
+        if let Some(config) = config {
+            let config_path = dir.path().join("wasmon.yaml");
+            std::fs::write(&config_path, config).expect("write config");
+            command.arg("--config").arg(&config_path);
+        }
+        let child = command
+            .arg("--web.listen-address")
+            .arg(format!("127.0.0.1:{port}"))
+            .env("WASMON_CACHE_DIR", cache_dir())
+            .env("WASMON_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("spawn wasmon");
+        let mut agent = Agent { child, base: format!("http://127.0.0.1:{port}"), log, _dir: dir };
+        agent.wait_ready();
+        agent
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("wasmon exited early with {status}:\n{}", self.log_text());
+            }
+            if let Ok(r) = reqwest::blocking::get(format!("{}/-/ready", self.base))
+                && r.status().is_success()
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("wasmon not ready after 120s:\n{}", self.log_text());
+    }
+
+    pub fn get(&self, path: &str) -> String {
+        reqwest::blocking::get(format!("{}{path}", self.base)).and_then(|r| r.text()).expect("GET")
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Parsed `/metrics`.
+    pub fn metrics(&self) -> Vec<wasmon_sdk::MetricFamily> {
+        let text = self.get("/metrics");
+        wasmon_sdk::text::parse(&text).unwrap_or_else(|e| panic!("/metrics does not parse: {e}\n{text}"))
+    }
+
+    /// `/api/v1/targets` as JSON.
+    pub fn targets(&self) -> serde_json::Value {
+        serde_json::from_str(&self.get("/api/v1/targets")).expect("targets JSON")
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The value of the first series of `name` whose labels include all `labels`.
+pub fn value(families: &[wasmon_sdk::MetricFamily], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    families.iter().filter(|f| f.name == name).flat_map(|f| f.metrics.iter()).find_map(|m| {
+        let has_all = labels.iter().all(|(k, v)| m.labels.iter().any(|l| l.name == *k && l.value == *v));
+        if !has_all {
+            return None;
+        }
+        match &m.value {
+            wasmon_sdk::MetricValue::Gauge(v) | wasmon_sdk::MetricValue::Counter(v) => Some(*v),
+            wasmon_sdk::MetricValue::Histogram(h) => Some(h.count as f64),
+            wasmon_sdk::MetricValue::Summary(s) => Some(s.count as f64),
+        }
+    })
+}
+
+/// Poll `check` until it returns Some or `timeout` passes.
+pub fn eventually<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

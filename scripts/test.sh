@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Set up and run the whole test suite: unit, integration and end-to-end tests
+# against real servers, then clippy with warnings as errors.
+source "$(dirname "$0")/lib.sh"
+ensure_wasm_target
+ensure_apt_packages prometheus-node-exporter
+build_plugins
+log "cargo test --workspace"
+cargo test --locked --workspace
+log "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --locked --workspace --all-targets -- -D warnings
+cargo clippy --locked --target wasm32-wasip2 "${PLUGIN_PACKAGES[@]}" -- -D warnings
