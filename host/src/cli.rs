@@ -48,6 +48,9 @@ pub enum Command {
         #[command(subcommand)]
         what: PluginCommand,
     },
+    /// Internal: compile a component into the cache (run by the agent itself).
+    #[command(name = "__compile-component", hide = true)]
+    CompileComponent { wasm: PathBuf, out: PathBuf },
 }
 
 #[derive(Subcommand, Debug)]
@@ -111,6 +114,9 @@ pub fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Run { config, listen_address } => tokio.block_on(run(config.as_deref(), listen_address, &cache_dir)),
         Command::Check { what: CheckWhat::Config { file } } => check_config(&file, &cache_dir),
+        Command::CompileComponent { wasm, out } => {
+            crate::runtime::compile_to_file(&wasm, &out).map_err(anyhow::Error::msg)
+        }
         Command::Plugin { what: PluginCommand::Inspect { file } } => inspect(&file, &cache_dir),
         Command::Plugin {
             what: PluginCommand::Test { file, config, target, deny_all, timeout, memory, openmetrics, repeat },
@@ -160,7 +166,11 @@ async fn run(config_path: Option<&Path>, listen_override: Option<String>, cache_
 
     let paths = config.paths.clone();
     let (runtime, jobs) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let runtime = Runtime::new(paths, &cache_dir)?;
+        let mut runtime = Runtime::new(paths, &cache_dir)?;
+        // The agent lives long: keep the compiler out of its memory.
+        if let Ok(exe) = std::env::current_exe() {
+            runtime.compile_out_of_process(exe);
+        }
         let jobs = agent::build_jobs(&runtime, &config)
             .map_err(|problems| anyhow::anyhow!("cannot start:\n  {}", problems.join("\n  ")))?;
         Ok((runtime, jobs))

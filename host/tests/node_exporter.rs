@@ -116,9 +116,9 @@ fn sample(families: &[MetricFamily], name: &str, labels: &[(&str, &str)]) -> f64
 }
 
 fn meminfo_kb(field: &str) -> f64 {
-    let text = std::fs::read_to_string("/proc/meminfo").unwrap();
-    let line = text.lines().find(|l| l.starts_with(&format!("{field}:"))).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse::<f64>().unwrap()
+    let text = std::fs::read_to_string("/proc/meminfo").expect("read /proc/meminfo");
+    let line = text.lines().find(|l| l.starts_with(&format!("{field}:"))).expect("field in /proc/meminfo");
+    line.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()).expect("a number in kB")
 }
 
 #[test]

@@ -11,7 +11,7 @@ use wasmon::scheduler::{Job, LatestScrapes, TargetLoop, TargetSpec};
 use wasmon::telemetry::Telemetry;
 
 fn tokio_rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(8 << 20).build().unwrap()
+    tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(8 << 20).build().expect("tokio runtime")
 }
 
 #[test]

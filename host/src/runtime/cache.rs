@@ -19,6 +19,10 @@ pub enum CacheOutcome {
 pub struct ComponentCache {
     dir: PathBuf,
     engine_key: String,
+    /// When set, cache misses are compiled by running this binary's hidden
+    /// `__compile-component` command, so cranelift's code and heap never
+    /// become resident in the long-lived agent process.
+    compiler: Option<PathBuf>,
 }
 
 /// Feeds `Hash` output into SHA-256 so the key is stable across processes
@@ -47,7 +51,7 @@ impl ComponentCache {
         let mut hasher = ShaHasher(Sha256::new());
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let engine_key = hex::encode(&hasher.0.finalize()[..8]);
-        Ok(Self { dir: dir.to_path_buf(), engine_key })
+        Ok(Self { dir: dir.to_path_buf(), engine_key, compiler: None })
     }
 
     pub fn path_for(&self, wasm: &[u8]) -> PathBuf {
@@ -55,8 +59,13 @@ impl ComponentCache {
         self.dir.join(format!("{digest}-{}.cwasm", self.engine_key))
     }
 
-    /// The compiled component for `wasm`, from the cache when present.
-    pub fn component(&self, engine: &Engine, wasm: &[u8]) -> wasmtime::Result<(Component, CacheOutcome)> {
+    pub fn compile_out_of_process(&mut self, exe: PathBuf) {
+        self.compiler = Some(exe);
+    }
+
+    /// The compiled component for `wasm` (read from `source`), from the cache
+    /// when present.
+    pub fn component(&self, engine: &Engine, wasm: &[u8], source: &Path) -> wasmtime::Result<(Component, CacheOutcome)> {
         let path = self.path_for(wasm);
         if path.is_file() {
             match load_artifact(engine, &path) {
@@ -65,6 +74,12 @@ impl ComponentCache {
                     tracing::warn!(path = %path.display(), error = %e, "discarding unusable cached component");
                     let _ = std::fs::remove_file(&path);
                 }
+            }
+        }
+        if let Some(exe) = &self.compiler {
+            match compile_in_child(exe, source, &path).and_then(|()| load_artifact(engine, &path).map_err(|e| e.to_string())) {
+                Ok(component) => return Ok((component, CacheOutcome::Miss)),
+                Err(e) => tracing::warn!(error = %e, "compiling in a child process failed; compiling in-process"),
             }
         }
         let component = Component::new(engine, wasm)?;
@@ -78,6 +93,30 @@ impl ComponentCache {
         }
         Ok((component, CacheOutcome::Miss))
     }
+}
+
+fn compile_in_child(exe: &Path, source: &Path, out: &Path) -> Result<(), String> {
+    let output = std::process::Command::new(exe)
+        .arg("__compile-component")
+        .arg(source)
+        .arg(out)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{}: {}", output.status, String::from_utf8_lossy(&output.stderr).trim()))
+    }
+}
+
+/// The child side of out-of-process compilation: compile `source` with the
+/// same engine settings and write the artifact to `out`.
+pub fn compile_to_file(source: &Path, out: &Path) -> Result<(), String> {
+    let engine = super::new_engine().map_err(|e| e.to_string())?;
+    let wasm = std::fs::read(source).map_err(|e| format!("{}: {e}", source.display()))?;
+    let bytes = engine.precompile_component(&wasm).map_err(|e| format!("{}: {e:#}", source.display()))?;
+    write_atomically(out, &bytes).map_err(|e| format!("{}: {e}", out.display()))
 }
 
 /// Loads an artifact this process (or an earlier run of it) wrote.

@@ -106,6 +106,7 @@ pub struct PluginState {
     pub(super) log_lines_left: usize,
     pub(super) log_lines_dropped: u64,
     pub(super) paths: Arc<crate::config::PathsConfig>,
+    pub(super) dir_cache: super::files::DirCache,
 }
 
 impl WasiView for PluginState {
@@ -145,6 +146,7 @@ impl LoadedPlugin {
         target: &str,
         f: impl FnOnce(&Exporter, &mut Store<PluginState>) -> wasmtime::Result<R>,
     ) -> CallOutcome<R> {
+        let _ticking = self.epoch.enter();
         let started = Instant::now();
         let cpu_start = thread_cpu_time();
         let stdout = CappedOutput::new(sandbox.stdio_bytes);
@@ -178,6 +180,7 @@ impl LoadedPlugin {
             log_lines_left: sandbox.log_lines,
             log_lines_dropped: 0,
             paths: self.paths.clone(),
+            dir_cache: Default::default(),
         };
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|s| &mut s.limiter);

@@ -6,6 +6,9 @@
 
 use crate::config::PathsConfig;
 use globset::{GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 /// Largest file one `read-file` call returns.
@@ -72,12 +75,14 @@ impl FilePolicy {
         }
         let allow = builder.build().map_err(|source| FilePolicyError::Glob { glob: globs.join(","), source })?;
         let self_pid = std::fs::read_link(paths.procfs.join("self")).ok().map(|p| p.to_string_lossy().into_owned());
+        // Resolved paths come back canonical; compare them with canonical roots.
+        let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
         Ok(Self {
             allow,
             prefixes,
-            procfs: paths.procfs.clone(),
-            sysfs: paths.sysfs.clone(),
-            rootfs: paths.rootfs.clone(),
+            procfs: canonical(&paths.procfs),
+            sysfs: canonical(&paths.sysfs),
+            rootfs: canonical(&paths.rootfs),
             self_pid,
         })
     }
@@ -207,15 +212,23 @@ impl FilePolicy {
         })
     }
 
-    /// Resolve a guest path to the host file it may read, following links.
-    fn resolve(&self, guest: &str, listing: bool) -> Result<PathBuf, Refusal> {
+    /// Open a granted path without reading it (`O_PATH`: no side effects even
+    /// on devices or FIFOs), learn where it really is from the kernel
+    /// (`/proc/self/fd/N`), and check that place against the allowlist too.
+    /// Reads then go through the same descriptor, so nothing can swap a link
+    /// between the check and the read. This is one path walk per file, where
+    /// `canonicalize` costs a `readlink` for every component.
+    fn open_checked(&self, guest: &str, listing: bool) -> Result<(OwnedFd, String), Refusal> {
         let guest = Self::normalize(guest)?;
         let granted = if listing { self.listable(&guest) } else { self.allowed(&guest) };
         if !granted {
             return Err(Refusal::Denied(format!("{guest}: not in this plugin's file allowlist")));
         }
         let host = self.to_host(&guest);
-        let resolved = std::fs::canonicalize(&host).map_err(|e| io_refusal(&guest, e))?;
+        let fd = nix::fcntl::open(&host, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(|errno| io_refusal(&guest, std::io::Error::from(errno)))?;
+        let magic = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        let resolved = std::fs::read_link(&magic).map_err(|e| io_refusal(&guest, e))?;
         let Some(resolved_guest) = self.to_guest(&resolved) else {
             return Err(Refusal::Denied(format!("{guest}: resolves outside the granted roots")));
         };
@@ -225,34 +238,68 @@ impl FilePolicy {
                 "{guest}: resolves to {resolved_guest}, which is not in this plugin's file allowlist"
             )));
         }
-        Ok(resolved)
+        Ok((fd, magic))
     }
 
     /// Read a whole granted file.
     pub fn read(&self, guest: &str) -> Result<Vec<u8>, Refusal> {
-        use std::io::Read;
-        let path = self.resolve(guest, false)?;
-        let file = std::fs::File::open(&path).map_err(|e| io_refusal(guest, e))?;
-        let meta = file.metadata().map_err(|e| io_refusal(guest, e))?;
-        if !meta.is_file() {
+        let (fd, magic) = self.open_checked(guest, false)?;
+        let kind = nix::sys::stat::fstat(&fd).map_err(|errno| io_refusal(guest, std::io::Error::from(errno)))?;
+        if kind.st_mode & libc::S_IFMT != libc::S_IFREG {
             return Err(Refusal::Denied(format!("{guest}: not a regular file")));
         }
-        // procfs and sysfs files report size 0, so cap what we read, not the size.
-        let mut bytes = Vec::new();
-        file.take(MAX_READ_BYTES + 1).read_to_end(&mut bytes).map_err(|e| io_refusal(guest, e))?;
-        if bytes.len() as u64 > MAX_READ_BYTES {
-            return Err(Refusal::TooLarge(format!("{guest}: larger than {MAX_READ_BYTES} bytes")));
+        // Re-open the very inode we checked, now for reading.
+        let file = std::fs::File::open(&magic).map_err(|e| io_refusal(guest, e))?;
+        drop(fd);
+        read_capped(guest, file)
+    }
+
+    /// Like [`read`](Self::read), reusing directories already opened and
+    /// checked during this call: a plugin reading twenty attributes of
+    /// `/sys/class/net/eth0` walks that long path once, not twenty times.
+    pub fn read_cached(&self, guest: &str, cache: &mut DirCache) -> Result<Vec<u8>, Refusal> {
+        let normalized = Self::normalize(guest)?;
+        if !self.allowed(&normalized) {
+            return Err(Refusal::Denied(format!("{normalized}: not in this plugin's file allowlist")));
         }
-        Ok(bytes)
+        if let Some((parent, name)) = normalized.rsplit_once('/')
+            && !name.is_empty()
+            && let Some((dir, resolved_dir)) = cache.dir(self, if parent.is_empty() { "/" } else { parent })
+        {
+            // The directory is resolved; if `name` is not a link (O_NOFOLLOW
+            // refuses links), the file is exactly `resolved_dir/name`, which
+            // we check before opening anything.
+            let candidate = format!("{}/{name}", resolved_dir.trim_end_matches('/'));
+            if self.allowed(&candidate) {
+                let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+                match nix::fcntl::openat(dir, name, flags, Mode::empty()) {
+                    Ok(fd) => {
+                        let file = std::fs::File::from(fd);
+                        let meta = file.metadata().map_err(|e| io_refusal(guest, e))?;
+                        if !meta.is_file() {
+                            return Err(Refusal::Denied(format!("{guest}: not a regular file")));
+                        }
+                        return read_capped(guest, file);
+                    }
+                    Err(nix::errno::Errno::ELOOP) => {} // a link: resolve it the slow way
+                    Err(errno) => return Err(io_refusal(guest, std::io::Error::from(errno))),
+                }
+            }
+        }
+        self.read(guest)
     }
 
     /// List a granted directory, sorted by name.
     pub fn list(&self, guest: &str) -> Result<Vec<(String, bool)>, Refusal> {
-        let path = self.resolve(guest, true)?;
+        let (_fd, magic) = self.open_checked(guest, true)?;
         let mut entries = Vec::new();
-        for entry in std::fs::read_dir(&path).map_err(|e| io_refusal(guest, e))? {
+        for entry in std::fs::read_dir(&magic).map_err(|e| io_refusal(guest, e))? {
             let entry = entry.map_err(|e| io_refusal(guest, e))?;
-            let is_dir = std::fs::metadata(entry.path()).map(|m| m.is_dir()).unwrap_or(false);
+            let is_dir = match entry.file_type() {
+                Ok(t) if t.is_dir() => true,
+                Ok(t) if t.is_symlink() => std::fs::metadata(entry.path()).map(|m| m.is_dir()).unwrap_or(false),
+                _ => false,
+            };
             entries.push((entry.file_name().to_string_lossy().into_owned(), is_dir));
         }
         entries.sort();
@@ -266,16 +313,64 @@ impl FilePolicy {
             return Err(Refusal::Denied(format!("{normalized}: not in this plugin's file allowlist")));
         }
         let host = self.to_host(&normalized);
+        let name = host.file_name().ok_or_else(|| Refusal::NotFound(normalized.clone()))?.to_owned();
         // Resolve the parent, never the link itself, and keep it inside the roots.
-        let parent = host.parent().map(std::fs::canonicalize).transpose().map_err(|e| io_refusal(guest, e))?;
-        if let Some(parent) = &parent
-            && self.to_guest(parent).is_none()
-        {
+        let parent = host.parent().unwrap_or(Path::new("/"));
+        let dir = nix::fcntl::open(parent, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(|errno| io_refusal(guest, std::io::Error::from(errno)))?;
+        let magic = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
+        let real_parent = std::fs::read_link(&magic).map_err(|e| io_refusal(guest, e))?;
+        if self.to_guest(&real_parent).is_none() {
             return Err(Refusal::Denied(format!("{normalized}: resolves outside the granted roots")));
         }
-        let name = host.file_name().ok_or_else(|| Refusal::NotFound(normalized.clone()))?;
-        let link_path = parent.map(|p| p.join(name)).unwrap_or(host);
-        std::fs::read_link(link_path).map(|t| t.to_string_lossy().into_owned()).map_err(|e| io_refusal(guest, e))
+        std::fs::read_link(magic.join(name)).map(|t| t.to_string_lossy().into_owned()).map_err(|e| io_refusal(guest, e))
+    }
+}
+
+/// Read an opened file to its end, up to [`MAX_READ_BYTES`]. procfs and
+/// sysfs report size 0, so cap what is read, not the size.
+fn read_capped(guest: &str, file: std::fs::File) -> Result<Vec<u8>, Refusal> {
+    use std::io::Read;
+    let mut bytes = Vec::with_capacity(4096);
+    file.take(MAX_READ_BYTES + 1).read_to_end(&mut bytes).map_err(|e| io_refusal(guest, e))?;
+    if bytes.len() as u64 > MAX_READ_BYTES {
+        return Err(Refusal::TooLarge(format!("{guest}: larger than {MAX_READ_BYTES} bytes")));
+    }
+    Ok(bytes)
+}
+
+/// Most directories one call keeps open.
+const MAX_CACHED_DIRS: usize = 128;
+
+/// Directories opened (`O_PATH`) and resolved during one plugin call; dropped,
+/// and so closed, when the call ends.
+#[derive(Debug, Default)]
+pub struct DirCache {
+    /// guest directory -> its descriptor and resolved guest path, or `None`
+    /// when it could not be opened or lies outside the roots.
+    dirs: std::collections::HashMap<String, Option<(OwnedFd, String)>>,
+}
+
+impl DirCache {
+    fn dir(&mut self, policy: &FilePolicy, guest_dir: &str) -> Option<(std::os::fd::BorrowedFd<'_>, &str)> {
+        if !self.dirs.contains_key(guest_dir) {
+            if self.dirs.len() >= MAX_CACHED_DIRS {
+                self.dirs.clear();
+            }
+            let opened = nix::fcntl::open(
+                &policy.to_host(guest_dir),
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .ok()
+            .and_then(|fd| {
+                let resolved = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()?;
+                Some((fd, policy.to_guest(&resolved)?))
+            });
+            self.dirs.insert(guest_dir.to_string(), opened);
+        }
+        use std::os::fd::AsFd;
+        self.dirs.get(guest_dir)?.as_ref().map(|(fd, resolved)| (fd.as_fd(), resolved.as_str()))
     }
 }
 
@@ -355,6 +450,32 @@ mod tests {
     }
 
     #[test]
+    fn cached_reads_refuse_what_uncached_reads_refuse() {
+        let dir = tempfile::tempdir().unwrap();
+        let granted = dir.path().join("granted");
+        std::fs::create_dir(&granted).unwrap();
+        std::fs::write(granted.join("ok.prom"), "x 1\n").unwrap();
+        std::fs::write(dir.path().join("secret"), "s3cret").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret"), granted.join("escape.prom")).unwrap();
+        let glob = format!("{}/*", granted.display());
+        let p = policy(&[glob.as_str(), "/proc/net/*", "/proc/*/stat"]);
+        let mut cache = DirCache::default();
+        let g = granted.display();
+        assert_eq!(p.read_cached(&format!("{g}/ok.prom"), &mut cache).unwrap(), b"x 1\n");
+        assert!(matches!(p.read_cached(&format!("{g}/escape.prom"), &mut cache), Err(Refusal::Denied(_))));
+        assert!(matches!(p.read_cached(&format!("{g}/missing.prom"), &mut cache), Err(Refusal::NotFound(_))));
+        assert!(p.read_cached("/proc/net/dev", &mut cache).is_ok());
+        assert!(p.read_cached("/proc/1/stat", &mut cache).is_ok());
+        for path in ["/proc/self/stat", "/proc/self/mem", "/proc/thread-self/stat", "/proc/net/../self/environ"] {
+            assert!(matches!(p.read_cached(path, &mut cache), Err(Refusal::Denied(_))), "{path}");
+        }
+        // Same answers as the uncached path.
+        for path in [format!("{g}/ok.prom"), "/proc/net/dev".into(), "/proc/self/stat".into()] {
+            assert_eq!(p.read_cached(&path, &mut cache).is_ok(), p.read(&path).is_ok(), "{path}");
+        }
+    }
+
+    #[test]
     fn lists_directories_on_the_way_to_granted_globs() {
         let p = policy(&["/sys/class/net/*/mtu", "/proc/stat", "/proc/net/*"]);
         assert!(p.listable("/sys/class/net"));
@@ -382,7 +503,7 @@ mod tests {
     #[test]
     fn relative_and_dotted_paths_are_refused() {
         let p = policy(&["/proc/**"]);
-        for path in ["proc/stat", "/proc/./stat", "/proc/../etc/shadow", "/proc/stat\0"] {
+        for path in ["proc/stat", "/proc/../etc/shadow", "/proc/stat\0", "/proc/net/../../etc/shadow"] {
             assert!(matches!(p.read(path), Err(Refusal::Denied(_))), "{path:?}");
         }
     }

@@ -11,9 +11,9 @@ mod stdio;
 mod system;
 
 pub use bindings::wasmon::plugin::types as model;
-pub use cache::{CacheOutcome, ComponentCache};
+pub use cache::{CacheOutcome, ComponentCache, compile_to_file};
 pub use call::{CallFailure, CallOutcome, CallReport, FailureReason};
-pub use files::{FilePolicy, FilePolicyError};
+pub use files::{DirCache, FilePolicy, FilePolicyError};
 
 use crate::config::{CapabilitiesConfig, FileGrant, LimitsConfig, PathsConfig};
 use bindings::{Exporter, ExporterPre};
@@ -53,27 +53,26 @@ pub struct Runtime {
     linker: Linker<call::PluginState>,
     cache: ComponentCache,
     paths: Arc<PathsConfig>,
-    _epoch_ticker: EpochTicker,
+    epoch_ticker: EpochTicker,
 }
 
 impl Runtime {
     /// Build the engine (pooling allocator when the OS lets us reserve the
     /// address space, on-demand otherwise) and start the epoch ticker.
     pub fn new(paths: PathsConfig, cache_dir: &Path) -> Result<Self, RuntimeError> {
-        let engine = match Engine::new(&engine_config(true)) {
-            Ok(engine) => engine,
-            Err(e) => {
-                tracing::warn!(error = %e, "pooling allocator unavailable, using on-demand allocation");
-                Engine::new(&engine_config(false)).map_err(RuntimeError::Engine)?
-            }
-        };
+        let engine = new_engine()?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(RuntimeError::Engine)?;
         Exporter::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state).map_err(RuntimeError::Engine)?;
         let cache = ComponentCache::open(cache_dir, &engine)
             .map_err(|source| RuntimeError::Cache { path: cache_dir.to_path_buf(), source })?;
-        let ticker = EpochTicker::start(&engine);
-        Ok(Self { engine, linker, cache, paths: Arc::new(paths), _epoch_ticker: ticker })
+        let epoch_ticker = EpochTicker::start(&engine);
+        Ok(Self { engine, linker, cache, paths: Arc::new(paths), epoch_ticker })
+    }
+
+    /// Compile cache misses in a child process (see [`ComponentCache`]).
+    pub fn compile_out_of_process(&mut self, exe: PathBuf) {
+        self.cache.compile_out_of_process(exe);
     }
 
     pub fn paths(&self) -> &PathsConfig {
@@ -86,7 +85,7 @@ impl Runtime {
         let plugin_err = |message: String| RuntimeError::Plugin { plugin: name.to_string(), message };
         let wasm = std::fs::read(path).map_err(|e| plugin_err(format!("cannot read {}: {e}", path.display())))?;
         let (component, outcome): (Component, CacheOutcome) =
-            self.cache.component(&self.engine, &wasm).map_err(|e| plugin_err(format!("{}: {e}", path.display())))?;
+            self.cache.component(&self.engine, &wasm, path).map_err(|e| plugin_err(format!("{}: {e}", path.display())))?;
         let pre = self
             .linker
             .instantiate_pre(&component)
@@ -99,7 +98,20 @@ impl Runtime {
             pre,
             cache: outcome,
             paths: self.paths.clone(),
+            epoch: self.epoch_ticker.gate.clone(),
         })
+    }
+}
+
+/// The engine every runtime (and the compile child) uses: pooling allocator
+/// when the OS lets us reserve its address space, on-demand otherwise.
+fn new_engine() -> Result<Engine, RuntimeError> {
+    match Engine::new(&engine_config(true)) {
+        Ok(engine) => Ok(engine),
+        Err(e) => {
+            tracing::warn!(error = %e, "pooling allocator unavailable, using on-demand allocation");
+            Engine::new(&engine_config(false)).map_err(RuntimeError::Engine)
+        }
     }
 }
 
@@ -120,20 +132,56 @@ fn engine_config(pooling: bool) -> Config {
     config
 }
 
-/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+/// Counts plugin calls in flight, so the epoch thread sleeps when there are
+/// none: an idle agent should cost nothing, not a wake-up every tick.
+#[derive(Debug, Default)]
+pub(crate) struct EpochGate {
+    active: std::sync::Mutex<usize>,
+    wake: std::sync::Condvar,
+}
+
+impl EpochGate {
+    /// Mark a call as running until the guard drops.
+    pub(crate) fn enter(self: &Arc<Self>) -> EpochGuard {
+        *self.active.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.wake.notify_one();
+        EpochGuard(self.clone())
+    }
+
+    /// Block while no call is running.
+    fn wait_for_calls(&self) {
+        let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+        while *active == 0 {
+            active = self.wake.wait(active).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+pub(crate) struct EpochGuard(Arc<EpochGate>);
+
+impl Drop for EpochGuard {
+    fn drop(&mut self) {
+        let mut active = self.0.active.lock().unwrap_or_else(|p| p.into_inner());
+        *active = active.saturating_sub(1);
+    }
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] while calls run, until
+/// the engine is dropped.
 struct EpochTicker {
-    stop: Arc<std::sync::atomic::AtomicBool>,
+    gate: Arc<EpochGate>,
 }
 
 impl EpochTicker {
     fn start(engine: &Engine) -> Self {
         let weak = engine.weak();
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = stop.clone();
+        let gate = Arc::new(EpochGate::default());
+        let thread_gate = gate.clone();
         std::thread::Builder::new()
             .name("wasmon-epoch".into())
             .spawn(move || {
-                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                loop {
+                    thread_gate.wait_for_calls();
                     std::thread::sleep(EPOCH_TICK);
                     match weak.upgrade() {
                         Some(engine) => engine.increment_epoch(),
@@ -142,16 +190,8 @@ impl EpochTicker {
                 }
             })
             .map(|_| ())
-            .unwrap_or_else(
-                |e| tracing::error!(error = %e, "cannot start the epoch thread; plugin deadlines will not fire"),
-            );
-        Self { stop }
-    }
-}
-
-impl Drop for EpochTicker {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            .unwrap_or_else(|e| tracing::error!(error = %e, "cannot start the epoch thread; plugin deadlines will not fire"));
+        Self { gate }
     }
 }
 
@@ -163,6 +203,7 @@ pub struct LoadedPlugin {
     pre: ExporterPre<call::PluginState>,
     pub cache: CacheOutcome,
     paths: Arc<PathsConfig>,
+    epoch: Arc<EpochGate>,
 }
 
 /// What one call may do and use; built once per job.

@@ -94,19 +94,15 @@ impl Exporter for Hostile {
                 }
             }
             "stack-overflow" => {
-                let depth = recurse_small(0);
-                Ok(vec![Family::gauge("hostile_depth", "unreachable").build()]).map(|v| {
-                    std::hint::black_box(depth);
-                    v
-                })
+                let mut depth = Family::gauge("hostile_depth", "Never reached.");
+                depth.sample(&[], recurse_small(0) as f64);
+                Ok(vec![depth.build()])
             }
             "shadow-stack-overflow" => {
                 let mut pad = [0u8; 256];
-                let depth = recurse(0, &mut pad);
-                Ok(vec![Family::gauge("hostile_depth", "unreachable").build()]).map(|v| {
-                    std::hint::black_box(depth);
-                    v
-                })
+                let mut depth = Family::gauge("hostile_depth", "Never reached.");
+                depth.sample(&[], recurse(0, &mut pad) as f64);
+                Ok(vec![depth.build()])
             }
             "huge-result" => {
                 let mut f = Family::gauge("hostile_huge", "Very many series.");
