@@ -137,13 +137,13 @@ fn write_sample(
             }
             out.push_str(name);
             out.push_str("=\"");
-            out.push_str(&format_value(bound));
+            push_value(out, bound);
             out.push('"');
         }
         out.push('}');
     }
     out.push(' ');
-    out.push_str(&format_value(value));
+    push_value(out, value);
     if let Some(ms) = ts {
         if om {
             let _ = write!(out, " {}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000));
@@ -152,6 +152,15 @@ fn write_sample(
         }
     }
     out.push('\n');
+}
+
+/// Append a value without allocating for the common cases.
+fn push_value(out: &mut String, v: f64) {
+    if v.is_finite() && v == v.trunc() && v.abs() < 1e15 {
+        let _ = write!(out, "{}", v as i64);
+    } else {
+        out.push_str(&format_value(v));
+    }
 }
 
 /// Float formatting as Prometheus clients write it: `+Inf`, `-Inf`, `NaN`,

@@ -30,6 +30,8 @@
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 
 pub mod bindings;
+#[cfg(all(target_arch = "wasm32", feature = "bump-allocator"))]
+pub mod bump;
 pub mod config;
 pub mod fs;
 pub mod log;

@@ -17,29 +17,56 @@ pub struct FsStats {
     pub read_only: bool,
 }
 
-/// `statvfs` of `path`, on a helper thread so a stuck mount times out.
-pub fn statfs(path: &Path) -> Result<FsStats, String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let owned = path.to_path_buf();
+type StatfsRequest = (std::path::PathBuf, std::sync::mpsc::Sender<nix::Result<nix::sys::statvfs::Statvfs>>);
+
+/// One long-lived thread answers `statvfs` requests, so a scrape does not pay
+/// for a thread per mount. If a request times out (a hung NFS server), that
+/// thread is abandoned to its syscall and the next request starts a new one.
+static STATFS_WORKER: std::sync::Mutex<Option<std::sync::mpsc::Sender<StatfsRequest>>> = std::sync::Mutex::new(None);
+
+fn statfs_worker() -> Result<std::sync::mpsc::Sender<StatfsRequest>, String> {
+    let mut worker = STATFS_WORKER.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(tx) = worker.as_ref() {
+        return Ok(tx.clone());
+    }
+    let (tx, rx) = std::sync::mpsc::channel::<StatfsRequest>();
     std::thread::Builder::new()
         .name("wasmon-statfs".into())
+        .stack_size(64 << 10)
         .spawn(move || {
-            let result = nix::sys::statvfs::statvfs(&owned).map(|s| FsStats {
-                block_size: s.fragment_size(),
-                blocks: s.blocks(),
-                blocks_free: s.blocks_free(),
-                blocks_available: s.blocks_available(),
-                files: s.files(),
-                files_free: s.files_free(),
-                read_only: s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY),
-            });
-            let _ = tx.send(result);
+            for (path, reply) in rx {
+                let _ = reply.send(nix::sys::statvfs::statvfs(&path));
+            }
         })
         .map_err(|e| format!("cannot start statfs thread: {e}"))?;
-    match rx.recv_timeout(STATFS_TIMEOUT) {
-        Ok(Ok(stats)) => Ok(stats),
+    *worker = Some(tx.clone());
+    Ok(tx)
+}
+
+/// `statvfs` of `path`, with a timeout so a stuck mount does not stall the scrape.
+pub fn statfs(path: &Path) -> Result<FsStats, String> {
+    let (reply_tx, reply_rx) = std::sync::mpsc::channel();
+    let worker = statfs_worker()?;
+    if worker.send((path.to_path_buf(), reply_tx)).is_err() {
+        *STATFS_WORKER.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        return Err(format!("statvfs {}: worker thread gone", path.display()));
+    }
+    match reply_rx.recv_timeout(STATFS_TIMEOUT) {
+        Ok(Ok(s)) => Ok(FsStats {
+            block_size: s.fragment_size(),
+            blocks: s.blocks(),
+            blocks_free: s.blocks_free(),
+            blocks_available: s.blocks_available(),
+            files: s.files(),
+            files_free: s.files_free(),
+            read_only: s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY),
+        }),
         Ok(Err(errno)) => Err(format!("statvfs {}: {errno}", path.display())),
-        Err(_) => Err(format!("statvfs {}: timed out after {STATFS_TIMEOUT:?}", path.display())),
+        Err(_) => {
+            // Leave the stuck thread behind; later requests get a fresh one.
+            *STATFS_WORKER.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            Err(format!("statvfs {}: timed out after {STATFS_TIMEOUT:?}", path.display()))
+        }
     }
 }
 

@@ -114,11 +114,14 @@ pub fn validate(families: Vec<MetricFamily>) -> (Vec<MetricFamily>, Rejections) 
                 }
                 _ => {}
             }
+            // Series identity is the sorted label set; a 64-bit hash of it
+            // (instead of owned copies) keeps this check cheap per series.
             let mut key: Vec<(&str, &str)> =
                 metric.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
             key.sort_unstable();
-            let key: Vec<(String, String)> = key.into_iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
-            if !seen_series.insert(key) {
+            let mut hasher = std::hash::DefaultHasher::new();
+            std::hash::Hash::hash(&key, &mut hasher);
+            if !seen_series.insert(std::hash::Hasher::finish(&hasher)) {
                 rejections.add(Rejection::DuplicateSeries, 1, || {
                     format!(
                         "{name} with labels {:?}",

@@ -251,6 +251,12 @@ impl Exporter for Node {
 
 wasmon_sdk::export!(Node);
 
+// Every collect runs in a fresh instance that is dropped afterwards, and the
+// collectors allocate many small strings: a bump allocator makes that cheap.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: wasmon_sdk::bump::BumpAllocator = wasmon_sdk::bump::BumpAllocator::new();
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -75,9 +75,10 @@ fn network_files_match_golden() {
     let devices = parse_clean(|s| netdev::parse(&fixture("net_dev"), s)).expect("net/dev header");
     check("net_dev.prom", &built(netdev::families(&devices)));
 
-    let mut stats = parse_clean(|s| netstat::parse_paired(&fixture("net_netstat"), "netstat", s));
-    stats.extend(parse_clean(|s| netstat::parse_paired(&fixture("net_snmp"), "snmp", s)));
-    stats.extend(parse_clean(|s| netstat::parse_snmp6(&fixture("net_snmp6"), s)));
+    let (netstat_text, snmp_text, snmp6_text) = (fixture("net_netstat"), fixture("net_snmp"), fixture("net_snmp6"));
+    let mut stats = parse_clean(|s| netstat::parse_paired(&netstat_text, "netstat", s));
+    stats.extend(parse_clean(|s| netstat::parse_paired(&snmp_text, "snmp", s)));
+    stats.extend(parse_clean(|s| netstat::parse_snmp6(&snmp6_text, s)));
     check("netstat.prom", &built(netstat::families(&stats)));
 
     let sock = parse_clean(|s| sockstat::parse(&fixture("net_sockstat"), "sockstat", s));

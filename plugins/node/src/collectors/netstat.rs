@@ -8,17 +8,17 @@ use wasmon_sdk::Family;
 
 /// One counter: protocol (`TcpExt`, `Udp6`), field (`ListenDrops`), value.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Stat {
-    pub protocol: String,
-    pub field: String,
+pub struct Stat<'a> {
+    pub protocol: &'a str,
+    pub field: &'a str,
     pub value: f64,
 }
 
 /// node_exporter 1.5's default `--collector.netstat.fields`:
 /// `^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$`
 pub fn field_kept(protocol: &str, field: &str) -> bool {
-    let key = format!("{protocol}_{field}");
-    if key.ends_with("_InErrors") || key.ends_with("_InErrs") {
+    // `.*_(InErrors|InErrs)` on `<protocol>_<field>`, without building the key.
+    if ["InErrors", "InErrs"].iter().any(|e| field == *e || field.strip_suffix(e).is_some_and(|p| p.ends_with('_'))) {
         return true;
     }
     match protocol {
@@ -45,7 +45,7 @@ pub fn field_kept(protocol: &str, field: &str) -> bool {
 
 /// `/proc/net/netstat` and `/proc/net/snmp`: pairs of lines, the first naming
 /// the fields (`Tcp: RtoAlgorithm RtoMin …`), the second giving the values.
-pub fn parse_paired(text: &str, source: &str, skipped: &mut Skipped) -> Vec<Stat> {
+pub fn parse_paired<'a>(text: &'a str, source: &str, skipped: &mut Skipped) -> Vec<Stat<'a>> {
     let mut out = Vec::new();
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     for pair in lines.chunks(2) {
@@ -67,7 +67,7 @@ pub fn parse_paired(text: &str, source: &str, skipped: &mut Skipped) -> Vec<Stat
         for (field, value) in names.into_iter().zip(values) {
             match parse_f64(value) {
                 Some(value) if is_metric_name_part(field) => {
-                    out.push(Stat { protocol: protocol.to_string(), field: field.to_string(), value });
+                    out.push(Stat { protocol, field, value });
                 }
                 _ => skipped.line(source, pair[1]),
             }
@@ -78,7 +78,7 @@ pub fn parse_paired(text: &str, source: &str, skipped: &mut Skipped) -> Vec<Stat
 
 /// `/proc/net/snmp6`: `Ip6InReceives 123` per line; the protocol is the name
 /// up to and including its first `6`, as node_exporter splits it.
-pub fn parse_snmp6(text: &str, skipped: &mut Skipped) -> Vec<Stat> {
+pub fn parse_snmp6<'a>(text: &'a str, skipped: &mut Skipped) -> Vec<Stat<'a>> {
     let mut out = Vec::new();
     for line in text.lines() {
         let mut fields = line.split_whitespace();
@@ -89,7 +89,7 @@ pub fn parse_snmp6(text: &str, skipped: &mut Skipped) -> Vec<Stat> {
         let (protocol, field) = name.split_at(six + 1);
         match parse_f64(value) {
             Some(value) if is_metric_name_part(protocol) && is_metric_name_part(field) => {
-                out.push(Stat { protocol: protocol.to_string(), field: field.to_string(), value });
+                out.push(Stat { protocol, field, value });
             }
             _ => skipped.line("/proc/net/snmp6", line),
         }
@@ -113,15 +113,19 @@ pub fn families(stats: &[Stat]) -> Vec<Family> {
 }
 
 pub fn collect(_: &Settings, skipped: &mut Skipped) -> CollectResult<Vec<Family>> {
-    let mut stats = parse_paired(&read_text("/proc/net/netstat")?, "/proc/net/netstat", skipped);
-    stats.extend(parse_paired(&read_text("/proc/net/snmp")?, "/proc/net/snmp", skipped));
+    let netstat = read_text("/proc/net/netstat")?;
+    let snmp = read_text("/proc/net/snmp")?;
     // No snmp6 when IPv6 is disabled; that is not a failure.
-    if let Ok(text) = read_text("/proc/net/snmp6") {
-        stats.extend(parse_snmp6(&text, skipped));
-    }
+    let snmp6 = read_text("/proc/net/snmp6").unwrap_or_default();
+    let mut stats = parse_paired(&netstat, "/proc/net/netstat", skipped);
+    stats.extend(parse_paired(&snmp, "/proc/net/snmp", skipped));
+    stats.extend(parse_snmp6(&snmp6, skipped));
+    // Only a few dozen of several hundred fields are kept by default: filter
+    // before anything else is done with them.
+    stats.retain(|s| field_kept(s.protocol, s.field));
     // A protocol listed twice would give duplicate families; keep the first.
-    let mut seen = std::collections::HashSet::new();
-    stats.retain(|s| seen.insert((s.protocol.clone(), s.field.clone())));
+    let mut seen = std::collections::BTreeSet::new();
+    stats.retain(|s| seen.insert((s.protocol, s.field)));
     Ok(families(&stats))
 }
 
