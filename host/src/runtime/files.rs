@@ -327,12 +327,24 @@ impl FilePolicy {
 /// sysfs report size 0, so cap what is read, not the size.
 fn read_capped(guest: &str, file: std::fs::File) -> Result<Vec<u8>, Refusal> {
     use std::io::Read;
-    let mut bytes = Vec::with_capacity(4096);
-    file.take(MAX_READ_BYTES + 1).read_to_end(&mut bytes).map_err(|e| io_refusal(guest, e))?;
-    if bytes.len() as u64 > MAX_READ_BYTES {
-        return Err(Refusal::TooLarge(format!("{guest}: larger than {MAX_READ_BYTES} bytes")));
+    thread_local! {
+        /// Reused between reads so each read allocates only its exact result,
+        /// not a growing buffer (sysfs attributes are a few bytes each).
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    Ok(bytes)
+    SCRATCH.with_borrow_mut(|scratch| {
+        scratch.clear();
+        file.take(MAX_READ_BYTES + 1).read_to_end(scratch).map_err(|e| io_refusal(guest, e))?;
+        if scratch.len() as u64 > MAX_READ_BYTES {
+            scratch.clear();
+            scratch.shrink_to(1 << 20);
+            return Err(Refusal::TooLarge(format!("{guest}: larger than {MAX_READ_BYTES} bytes")));
+        }
+        let bytes = scratch.to_vec();
+        // Do not keep a huge buffer around after an unusually large file.
+        scratch.shrink_to(1 << 20);
+        Ok(bytes)
+    })
 }
 
 /// Most directories one call keeps open.
