@@ -9,4 +9,4 @@ log "cargo test --workspace"
 cargo test --locked --workspace
 log "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --locked --workspace --all-targets -- -D warnings
-cargo clippy --locked --target wasm32-wasip2 "${PLUGIN_PACKAGES[@]}" -- -D warnings
+cargo clippy --locked --target wasm32-wasip2 "${PLUGIN_PACKAGES[@]}" -p wasmon-sdk --features wasmon-sdk/bump-allocator -- -D warnings

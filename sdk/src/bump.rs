@@ -92,13 +92,13 @@ unsafe impl GlobalAlloc for BumpAllocator {
         let start = ptr as usize;
         // The last allocation grows in place while the region has room
         // (the common case: a Vec or String being filled).
-        if start == self.last.get() && start + layout.size() == self.next.get() {
-            if let Some(end) = start.checked_add(new_size)
-                && end <= self.end.get()
-            {
-                self.next.set(end);
-                return ptr;
-            }
+        if start == self.last.get()
+            && start + layout.size() == self.next.get()
+            && let Some(end) = start.checked_add(new_size)
+            && end <= self.end.get()
+        {
+            self.next.set(end);
+            return ptr;
         }
         // SAFETY: `new_size` with the old alignment is a valid layout (the
         // GlobalAlloc contract for realloc); the copy stays within both blocks.

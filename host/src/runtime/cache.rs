@@ -65,7 +65,12 @@ impl ComponentCache {
 
     /// The compiled component for `wasm` (read from `source`), from the cache
     /// when present.
-    pub fn component(&self, engine: &Engine, wasm: &[u8], source: &Path) -> wasmtime::Result<(Component, CacheOutcome)> {
+    pub fn component(
+        &self,
+        engine: &Engine,
+        wasm: &[u8],
+        source: &Path,
+    ) -> wasmtime::Result<(Component, CacheOutcome)> {
         let path = self.path_for(wasm);
         if path.is_file() {
             match load_artifact(engine, &path) {
@@ -77,7 +82,9 @@ impl ComponentCache {
             }
         }
         if let Some(exe) = &self.compiler {
-            match compile_in_child(exe, source, &path).and_then(|()| load_artifact(engine, &path).map_err(|e| e.to_string())) {
+            match compile_in_child(exe, source, &path)
+                .and_then(|()| load_artifact(engine, &path).map_err(|e| e.to_string()))
+            {
                 Ok(component) => return Ok((component, CacheOutcome::Miss)),
                 Err(e) => tracing::warn!(error = %e, "compiling in a child process failed; compiling in-process"),
             }

@@ -49,7 +49,10 @@ impl PluginState {
 impl files::Host for PluginState {
     fn read_file(&mut self, path: String) -> Result<Vec<u8>, files::FileError> {
         let files = self.sandbox.files.clone();
-        files.read_cached(&path, &mut self.dir_cache).inspect_err(|r| self.note_denied("read-file", r)).map_err(to_file_error)
+        files
+            .read_cached(&path, &mut self.dir_cache)
+            .inspect_err(|r| self.note_denied("read-file", r))
+            .map_err(to_file_error)
     }
 
     fn read_dir(&mut self, path: String) -> Result<Vec<files::DirEntry>, files::FileError> {

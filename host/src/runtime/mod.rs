@@ -84,8 +84,10 @@ impl Runtime {
     pub fn load(&self, name: &str, path: &Path) -> Result<LoadedPlugin, RuntimeError> {
         let plugin_err = |message: String| RuntimeError::Plugin { plugin: name.to_string(), message };
         let wasm = std::fs::read(path).map_err(|e| plugin_err(format!("cannot read {}: {e}", path.display())))?;
-        let (component, outcome): (Component, CacheOutcome) =
-            self.cache.component(&self.engine, &wasm, path).map_err(|e| plugin_err(format!("{}: {e}", path.display())))?;
+        let (component, outcome): (Component, CacheOutcome) = self
+            .cache
+            .component(&self.engine, &wasm, path)
+            .map_err(|e| plugin_err(format!("{}: {e}", path.display())))?;
         let pre = self
             .linker
             .instantiate_pre(&component)
@@ -190,7 +192,9 @@ impl EpochTicker {
                 }
             })
             .map(|_| ())
-            .unwrap_or_else(|e| tracing::error!(error = %e, "cannot start the epoch thread; plugin deadlines will not fire"));
+            .unwrap_or_else(
+                |e| tracing::error!(error = %e, "cannot start the epoch thread; plugin deadlines will not fire"),
+            );
         Self { gate }
     }
 }

@@ -100,7 +100,7 @@ pub fn parse_snmp6<'a>(text: &'a str, skipped: &mut Skipped) -> Vec<Stat<'a>> {
 pub fn families(stats: &[Stat]) -> Vec<Family> {
     stats
         .iter()
-        .filter(|s| field_kept(&s.protocol, &s.field))
+        .filter(|s| field_kept(s.protocol, s.field))
         .map(|s| {
             let mut family = untyped(
                 &format!("node_netstat_{}_{}", s.protocol, s.field),
@@ -163,7 +163,7 @@ Udp: InDatagrams NoPorts InErrors\nUdp: 96 0 0\nOrphan: A\n";
         let mut skipped = Skipped::default();
         let stats =
             parse_snmp6("Ip6InOctets 128\nIcmp6InErrors 1\nUdpLite6InErrors 0\nIcmp6OutType133 9\n", &mut skipped);
-        assert_eq!(stats[0], Stat { protocol: "Ip6".into(), field: "InOctets".into(), value: 128.0 });
+        assert_eq!(stats[0], Stat { protocol: "Ip6", field: "InOctets", value: 128.0 });
         assert_eq!(stats[2].protocol, "UdpLite6");
         let families: Vec<_> = families(&stats).into_iter().map(Family::build).collect();
         assert_eq!(families.len(), 3);
