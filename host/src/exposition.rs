@@ -156,7 +156,7 @@ fn write_sample(
 
 /// Append a value without allocating for the common cases.
 fn push_value(out: &mut String, v: f64) {
-    if v.is_finite() && v == v.trunc() && v.abs() < 1e15 {
+    if v.is_finite() && v == v.trunc() && v.abs() < 1e15 && !(v == 0.0 && v.is_sign_negative()) {
         let _ = write!(out, "{}", v as i64);
     } else {
         out.push_str(&format_value(v));
@@ -172,6 +172,8 @@ pub fn format_value(v: f64) -> String {
         "+Inf".into()
     } else if v == f64::NEG_INFINITY {
         "-Inf".into()
+    } else if v == 0.0 && v.is_sign_negative() {
+        "-0".into()
     } else if v == v.trunc() && v.abs() < 1e15 {
         format!("{}", v as i64)
     } else {
@@ -190,8 +192,10 @@ fn ryu_like(v: f64) -> String {
     if abs != 0.0 && !(1e-4..1e21).contains(&abs) { format!("{v:e}") } else { format!("{v}") }
 }
 
+/// HELP escapes only `\\` and newline; a carriage return has no escape and
+/// would read as a CRLF line end, so it becomes a space.
 fn escape_help(help: &str) -> String {
-    help.replace('\\', "\\\\").replace('\n', "\\n")
+    help.replace('\\', "\\\\").replace('\n', "\\n").replace('\r', " ")
 }
 
 fn escape_label_value(out: &mut String, value: &str) {
@@ -302,5 +306,111 @@ mod tests {
             )),
             Format::OpenMetrics
         );
+    }
+
+    mod roundtrip {
+        use super::*;
+        use crate::runtime::model::{Bucket, HistogramValue, Quantile, SummaryValue};
+        use proptest::prelude::*;
+
+        fn value_strategy() -> impl Strategy<Value = f64> {
+            prop_oneof![
+                any::<f64>().prop_filter("finite", |v| v.is_finite()),
+                Just(f64::INFINITY),
+                Just(f64::NEG_INFINITY),
+                Just(0.0),
+                (-1_000_000i64..1_000_000).prop_map(|v| v as f64),
+            ]
+        }
+
+        fn labels_strategy() -> impl Strategy<Value = Vec<Label>> {
+            proptest::collection::btree_map("[a-z][a-z0-9_]{0,6}", "(?s).{0,12}", 0..4)
+                .prop_map(|m| m.into_iter().map(|(name, value)| Label { name, value }).collect())
+        }
+
+        fn family_strategy() -> impl Strategy<Value = MetricFamily> {
+            let kind = prop_oneof![
+                Just(MetricKind::Counter),
+                Just(MetricKind::Gauge),
+                Just(MetricKind::Unknown),
+                Just(MetricKind::Histogram),
+                Just(MetricKind::Summary),
+            ];
+            (
+                "[a-z][a-z0-9_]{0,10}",
+                "(?s).{0,20}",
+                kind,
+                proptest::collection::vec((labels_strategy(), value_strategy()), 1..4),
+            )
+                .prop_map(|(name, help, kind, samples)| {
+                    let name = if kind == MetricKind::Counter { format!("{name}_total") } else { format!("{name}_x") };
+                    let mut seen = std::collections::HashSet::new();
+                    let metrics = samples
+                        .into_iter()
+                        .filter(|(labels, _)| seen.insert(format!("{labels:?}")))
+                        .map(|(labels, v)| {
+                            let value = match kind {
+                                MetricKind::Counter => MetricValue::Counter(v.abs()),
+                                MetricKind::Histogram => MetricValue::Histogram(HistogramValue {
+                                    buckets: vec![
+                                        Bucket { upper_bound: 0.5, count: 1 },
+                                        Bucket { upper_bound: 2.0, count: 3 },
+                                    ],
+                                    sum: v,
+                                    count: 4,
+                                }),
+                                MetricKind::Summary => MetricValue::Summary(SummaryValue {
+                                    quantiles: vec![Quantile { quantile: 0.5, value: v }],
+                                    sum: v,
+                                    count: 7,
+                                }),
+                                _ => MetricValue::Gauge(v),
+                            };
+                            Metric { labels, value, timestamp_ms: None }
+                        })
+                        .collect();
+                    MetricFamily { name, help, unit: String::new(), kind, metrics }
+                })
+        }
+
+        proptest! {
+            /// What `/metrics` writes, the SDK's parser (checked against real
+            /// exporters' captures) reads back unchanged, in both formats.
+            #[test]
+            fn encoded_families_parse_back(families in proptest::collection::vec(family_strategy(), 1..5)) {
+                let mut names = std::collections::HashSet::new();
+                let families: Vec<_> = families.into_iter().filter(|f| names.insert(f.name.clone())).collect();
+                for format in [Format::Text004, Format::OpenMetrics] {
+                    let mut out = String::new();
+                    for f in &families {
+                        write_family(&mut out, &[f], format);
+                    }
+                    if format == Format::OpenMetrics {
+                        out.push_str("# EOF\n");
+                    }
+                    let parsed = wasmon_sdk::text::parse(&out).map_err(|e| TestCaseError::fail(format!("{e}\n{out}")))?;
+                    prop_assert_eq!(parsed.len(), families.len(), "{}", out);
+                    for (ours, theirs) in families.iter().zip(&parsed) {
+                        prop_assert_eq!(&ours.name, &theirs.name);
+                        // Surrounding blanks of HELP text are not significant to parsers.
+                        let help = ours.help.replace('\r', " ");
+                        prop_assert_eq!(help.trim(), theirs.help.trim());
+                        prop_assert_eq!(ours.metrics.len(), theirs.metrics.len());
+                        for (a, b) in ours.metrics.iter().zip(&theirs.metrics) {
+                            let la: Vec<_> = a.labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect();
+                            let lb: Vec<_> = b.labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect();
+                            prop_assert_eq!(la, lb);
+                            let (va, vb) = match (&a.value, &b.value) {
+                                (MetricValue::Gauge(x) | MetricValue::Counter(x), wasmon_sdk::MetricValue::Gauge(y) | wasmon_sdk::MetricValue::Counter(y)) => (*x, *y),
+                                (MetricValue::Histogram(x), wasmon_sdk::MetricValue::Histogram(y)) => { prop_assert_eq!(x.count, y.count); (x.sum, y.sum) }
+                                (MetricValue::Summary(x), wasmon_sdk::MetricValue::Summary(y)) => { prop_assert_eq!(x.count, y.count); (x.sum, y.sum) }
+                                (x, y) => return Err(TestCaseError::fail(format!("kind changed: {x:?} vs {y:?}"))),
+                            };
+                            prop_assert_eq!(va.to_bits(), vb.to_bits(), "{} vs {}", va, vb);
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -129,3 +129,25 @@ fn plugin_test_without_grants_reports_the_refusal() {
     assert!(!ok);
     assert!(stderr.contains("/proc/uptime") && stderr.contains("allowlist"), "{stderr}");
 }
+
+#[test]
+fn every_config_example_in_the_repository_checks_out() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // The agent's own example, checked as an operator would, plugins included.
+    let (ok, stdout, stderr) = wasmon(&["check", "config", root.join("config.example.yaml").to_str().unwrap()]);
+    assert!(ok, "config.example.yaml: {stderr}");
+    assert!(stdout.contains("OK (1 jobs, 1 targets)"), "{stdout}");
+    // Each plugin's example section, handed to that plugin's own check.
+    for plugin in ["node"] {
+        let example = root.join("plugins").join(plugin).join("config.example.yaml");
+        let section = std::fs::read_to_string(&example).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("job.yaml");
+        let indented: String = section.lines().map(|l| format!("      {l}\n")).collect();
+        std::fs::write(&file, format!(
+            "scrape_configs:\n  - job_name: {plugin}\n    plugin: {plugin}\n    static_configs: [{{targets: [localhost]}}]\n    config:\n{indented}"
+        )).unwrap();
+        let (ok, _, stderr) = wasmon(&["check", "config", file.to_str().unwrap()]);
+        assert!(ok, "{}: {stderr}", example.display());
+    }
+}

@@ -186,4 +186,14 @@ mod tests {
         assert!(ByteSize::parse("12 parsecs").is_err());
         assert!(ByteSize::parse("MiB").is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn durations_round_trip_and_never_panic(ms in 0u64..10_000_000_000, junk in "\\PC{0,12}") {
+            let d = PromDuration(Duration::from_millis(ms));
+            proptest::prop_assert_eq!(PromDuration::parse(&d.to_string()), Ok(d));
+            let _ = PromDuration::parse(&junk);
+            let _ = ByteSize::parse(&junk);
+        }
+    }
 }
