@@ -138,7 +138,15 @@ fn every_config_example_in_the_repository_checks_out() {
     assert!(ok, "config.example.yaml: {stderr}");
     assert!(stdout.contains("OK (1 jobs, 1 targets)"), "{stdout}");
     // Each plugin's example section, handed to that plugin's own check.
-    for plugin in ["node"] {
+    let mut plugins: Vec<String> = std::fs::read_dir(root.join("plugins"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("config.example.yaml").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    plugins.sort();
+    assert!(plugins.contains(&"node".to_string()), "{plugins:?}");
+    for plugin in &plugins {
         let example = root.join("plugins").join(plugin).join("config.example.yaml");
         let section = std::fs::read_to_string(&example).unwrap();
         let dir = tempfile::tempdir().unwrap();
