@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Set up and run the whole test suite: unit, integration and end-to-end tests
-# against real servers, then clippy with warnings as errors.
+# against real servers, after clippy with warnings as errors.
 source "$(dirname "$0")/lib.sh"
 ensure_wasm_target
 ensure_apt_packages prometheus-node-exporter
 build_plugins
-log "cargo test --workspace"
-cargo test --locked --workspace
 log "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo clippy --locked --target wasm32-wasip2 "${PLUGIN_PACKAGES[@]}" -p wasmon-sdk --features wasmon-sdk/bump-allocator -- -D warnings
+# Tests last, so the run ends with the test runner's summary.
+log "cargo test --workspace"
+cargo test --locked --workspace
