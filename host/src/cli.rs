@@ -103,6 +103,7 @@ pub fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log_level).unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cache_dir = cli.cache_dir.clone().unwrap_or_else(default_cache_dir);
     let tokio = tokio::runtime::Builder::new_multi_thread()
