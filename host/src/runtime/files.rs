@@ -442,14 +442,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn refuses_symlinks_out_of_a_granted_directory() {
+    /// A temp dir with `granted/ok.prom` and `granted/escape.prom`, a link to
+    /// `secret` outside `granted/`.
+    fn granted_dir_with_escape() -> (tempfile::TempDir, std::path::PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let granted = dir.path().join("granted");
         std::fs::create_dir(&granted).unwrap();
         std::fs::write(granted.join("ok.prom"), "x 1\n").unwrap();
         std::fs::write(dir.path().join("secret"), "s3cret").unwrap();
         std::os::unix::fs::symlink(dir.path().join("secret"), granted.join("escape.prom")).unwrap();
+        (dir, granted)
+    }
+
+    #[test]
+    fn refuses_symlinks_out_of_a_granted_directory() {
+        let (_dir, granted) = granted_dir_with_escape();
         let glob = format!("{}/*", granted.display());
         let p = policy(&[glob.as_str()]);
         assert_eq!(p.read(&format!("{}/ok.prom", granted.display())).unwrap(), b"x 1\n");
@@ -459,12 +466,7 @@ mod tests {
 
     #[test]
     fn cached_reads_refuse_what_uncached_reads_refuse() {
-        let dir = tempfile::tempdir().unwrap();
-        let granted = dir.path().join("granted");
-        std::fs::create_dir(&granted).unwrap();
-        std::fs::write(granted.join("ok.prom"), "x 1\n").unwrap();
-        std::fs::write(dir.path().join("secret"), "s3cret").unwrap();
-        std::os::unix::fs::symlink(dir.path().join("secret"), granted.join("escape.prom")).unwrap();
+        let (_dir, granted) = granted_dir_with_escape();
         let glob = format!("{}/*", granted.display());
         let p = policy(&[glob.as_str(), "/proc/net/*", "/proc/*/stat"]);
         let mut cache = DirCache::default();
