@@ -3,7 +3,7 @@
 use crate::agent;
 use crate::api::{AppState, router};
 use crate::config::{ByteSize, Config, ConfigError, EMBEDDED_DEFAULT, PathsConfig, PromDuration};
-use crate::exposition::{Format, write_family};
+use crate::exposition::Format;
 use crate::runtime::model::{Capability, Label, Target};
 use crate::runtime::{Runtime, Sandbox};
 use crate::scheduler::{LatestScrapes, Scheduler};
@@ -320,14 +320,7 @@ fn plugin_test(
     let families = outcome.result.map_err(|f| anyhow::anyhow!("collect failed: {f}"))?;
     let (families, rejected) = crate::scheduler::validate::validate(families);
     let format = if openmetrics { Format::OpenMetrics } else { Format::Text004 };
-    let mut out = String::new();
-    for family in &families {
-        write_family(&mut out, &[family], format);
-    }
-    if openmetrics {
-        out.push_str("# EOF\n");
-    }
-    print!("{out}");
+    print!("{}", crate::exposition::encode_families(&families, format));
     durations.sort();
     let series: usize = families.iter().map(|f| f.metrics.len()).sum();
     eprintln!(

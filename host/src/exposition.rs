@@ -38,6 +38,18 @@ impl Format {
     }
 }
 
+/// Write a whole exposition of distinct families (with `# EOF` for OpenMetrics).
+pub fn encode_families(families: &[MetricFamily], format: Format) -> String {
+    let mut out = String::with_capacity(64 * 1024);
+    for family in families {
+        write_family(&mut out, &[family], format);
+    }
+    if format == Format::OpenMetrics {
+        out.push_str("# EOF\n");
+    }
+    out
+}
+
 /// Write one family (possibly made of the same family from several targets).
 pub fn write_family(out: &mut String, parts: &[&MetricFamily], format: Format) {
     let Some(first) = parts.first() else { return };

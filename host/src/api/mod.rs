@@ -2,7 +2,7 @@
 
 mod page;
 
-use crate::exposition::{Format, write_family};
+use crate::exposition::{Format, encode_families, write_family};
 use crate::runtime::model::MetricFamily;
 use crate::scheduler::LatestScrapes;
 use crate::telemetry::Telemetry;
@@ -129,19 +129,7 @@ async fn probe(
     let Some(spec) = spec else {
         return (StatusCode::NOT_FOUND, format!("job {:?} has no target {:?}\n", q.job, q.target)).into_response();
     };
-    let target = crate::runtime::model::Target {
-        address: spec.address.clone(),
-        labels: spec
-            .labels
-            .iter()
-            .map(|(k, v)| crate::runtime::model::Label { name: k.clone(), value: v.clone() })
-            .collect(),
-        params: job
-            .params
-            .iter()
-            .map(|(k, v)| crate::runtime::model::Label { name: k.clone(), value: v.clone() })
-            .collect(),
-    };
+    let target = job.plugin_target(&spec);
     let call = tokio::task::spawn_blocking(move || job.plugin.collect(&job.sandbox, &target, &job.config_json)).await;
     let outcome = match call {
         Ok(o) => o,
@@ -151,14 +139,7 @@ async fn probe(
         Ok(families) => {
             let (families, _) = crate::scheduler::validate::validate(families);
             let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
-            let mut body = String::with_capacity(64 * 1024);
-            for family in &families {
-                write_family(&mut body, &[family], format);
-            }
-            if format == Format::OpenMetrics {
-                body.push_str("# EOF\n");
-            }
-            let mut r = body.into_response();
+            let mut r = encode_families(&families, format).into_response();
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
             r
         }

@@ -48,8 +48,8 @@ impl PluginState {
 
 impl files::Host for PluginState {
     fn read_file(&mut self, path: String) -> Result<Vec<u8>, files::FileError> {
-        let files = self.sandbox.files.clone();
-        files
+        self.sandbox
+            .files
             .read_cached(&path, &mut self.dir_cache)
             .inspect_err(|r| self.note_denied("read-file", r))
             .map_err(to_file_error)

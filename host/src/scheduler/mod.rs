@@ -37,6 +37,18 @@ pub struct TargetSpec {
     pub labels: BTreeMap<String, String>,
 }
 
+impl Job {
+    /// What the plugin is told about one of this job's targets.
+    pub fn plugin_target(&self, spec: &TargetSpec) -> Target {
+        let label = |(k, v): (&String, &String)| Label { name: k.clone(), value: v.clone() };
+        Target {
+            address: spec.address.clone(),
+            labels: spec.labels.iter().map(label).collect(),
+            params: self.params.iter().map(|(k, v)| label((k, v))).collect(),
+        }
+    }
+}
+
 impl TargetSpec {
     pub fn new(job: &str, address: &str, extra: &BTreeMap<String, String>) -> Self {
         let mut labels = extra.clone();
@@ -231,11 +243,7 @@ impl TargetLoop {
             return;
         }
 
-        let target = Target {
-            address: self.target.address.clone(),
-            labels: self.target.labels.iter().map(|(k, v)| Label { name: k.clone(), value: v.clone() }).collect(),
-            params: self.job.params.iter().map(|(k, v)| Label { name: k.clone(), value: v.clone() }).collect(),
-        };
+        let target = self.job.plugin_target(&self.target);
         let job = self.job.clone();
         let call = tokio::task::spawn_blocking(move || job.plugin.collect(&job.sandbox, &target, &job.config_json));
         // The epoch deadline stops wasm at the timeout; this outer timeout
@@ -438,7 +446,8 @@ fn attach_target_labels(mut families: Vec<MetricFamily>, target: &[Label]) -> Ve
     families
 }
 
-fn series_hash(name: &str, labels: &[Label]) -> u64 {
+/// Identity of a series: its name and its label set, in any order.
+pub(crate) fn series_hash(name: &str, labels: &[Label]) -> u64 {
     let mut pairs: Vec<(&str, &str)> = labels.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
     pairs.sort_unstable();
     let mut h = DefaultHasher::new();

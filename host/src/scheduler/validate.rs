@@ -114,14 +114,9 @@ pub fn validate(families: Vec<MetricFamily>) -> (Vec<MetricFamily>, Rejections) 
                 }
                 _ => {}
             }
-            // Series identity is the sorted label set; a 64-bit hash of it
-            // (instead of owned copies) keeps this check cheap per series.
-            let mut key: Vec<(&str, &str)> =
-                metric.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
-            key.sort_unstable();
-            let mut hasher = std::hash::DefaultHasher::new();
-            std::hash::Hash::hash(&key, &mut hasher);
-            if !seen_series.insert(std::hash::Hasher::finish(&hasher)) {
+            // A 64-bit hash of the series identity (instead of owned copies)
+            // keeps this check cheap per series.
+            if !seen_series.insert(super::series_hash(&name, &metric.labels)) {
                 rejections.add(Rejection::DuplicateSeries, 1, || {
                     format!(
                         "{name} with labels {:?}",
