@@ -36,6 +36,7 @@ pub mod config;
 pub mod fs;
 pub mod log;
 pub mod metrics;
+pub mod secrets;
 pub mod system;
 pub mod text;
 
