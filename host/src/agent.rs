@@ -77,7 +77,10 @@ pub fn build_jobs(runtime: &Runtime, config: &Config) -> Result<Vec<Job>, Vec<St
             &job.limits,
             timeout,
             &entry.requested_globs(),
-        ) {
+        )
+        .map_err(|e| e.to_string())
+        .and_then(|sandbox| sandbox.with_network(job, timeout))
+        {
             Ok(s) => s,
             Err(e) => {
                 problems.push(format!("{at}: {e}"));
@@ -119,16 +122,12 @@ pub fn build_jobs(runtime: &Runtime, config: &Config) -> Result<Vec<Job>, Vec<St
 
 fn warn_ungranted(job: &str, entry: &PluginEntry, caps: &CapabilitiesConfig) {
     for capability in &entry.info.capabilities {
-        if matches!(capability, Capability::Tcp | Capability::Http) {
-            tracing::warn!(job, plugin = %entry.info.name, capability = ?capability,
-                "plugin asks for network access, which this version of wasmon cannot grant yet; its network calls will fail");
-            continue;
-        }
         let missing = match capability {
             Capability::ReadFiles(_) => caps.files == FileGrant::None,
             Capability::FsStats => !caps.fs_stats,
             Capability::Clock => !caps.clock,
-            Capability::Tcp | Capability::Http => false,
+            Capability::Tcp => !caps.tcp,
+            Capability::Http => !caps.http,
         };
         if missing {
             tracing::warn!(job, plugin = %entry.info.name, capability = ?capability,

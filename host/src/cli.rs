@@ -296,10 +296,17 @@ fn plugin_test(
             fs_stats: entry.info.capabilities.contains(&Capability::FsStats),
             clock: entry.info.capabilities.contains(&Capability::Clock),
             preopens: Vec::new(),
+            tcp: entry.info.capabilities.contains(&Capability::Tcp),
+            http: entry.info.capabilities.contains(&Capability::Http),
         }
     };
     let limits = crate::config::LimitsConfig { memory, ..Default::default() };
-    let sandbox = Sandbox::for_job(&paths, &caps, &limits, timeout.0, &entry.requested_globs())?;
+    let mut sandbox = Sandbox::for_job(&paths, &caps, &limits, timeout.0, &entry.requested_globs())?;
+    if caps.http {
+        let egress = crate::runtime::HttpEgress::new(Default::default(), None, None, None, timeout.0)
+            .map_err(anyhow::Error::msg)?;
+        sandbox.http = Some(Arc::new(egress));
+    }
     if let Err(f) = entry.plugin.check_config(&sandbox, &config_json).result {
         bail!("config rejected: {}", f.message);
     }

@@ -6,8 +6,10 @@
 //! beside them in each job.
 
 mod duration;
+mod network;
 
 pub use duration::{ByteSize, PromDuration};
+pub use network::{Authorization, BasicAuth, CredentialError, Scheme, SecretSource, TlsConfig, read_credential_file};
 
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
@@ -110,6 +112,17 @@ pub struct ScrapeConfig {
     pub limits: LimitsConfig,
     #[serde(default)]
     pub capabilities: CapabilitiesConfig,
+    /// `http` or `https` for the plugin's requests to its target.
+    #[serde(default)]
+    pub scheme: Scheme,
+    /// TLS settings of the plugin's HTTPS requests; keys stay in the host.
+    pub tls_config: Option<TlsConfig>,
+    /// Credentials the host adds to the plugin's HTTP requests.
+    pub basic_auth: Option<BasicAuth>,
+    pub authorization: Option<Authorization>,
+    /// Credentials a plugin must hold itself (`wasmon:plugin/secrets`), by name.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, SecretSource>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -155,6 +168,10 @@ pub struct CapabilitiesConfig {
     pub clock: bool,
     /// Data directories mounted read-only into the plugin's WASI filesystem.
     pub preopens: Vec<Preopen>,
+    /// TCP connections to the scrape target's address (and nowhere else).
+    pub tcp: bool,
+    /// HTTP(S) requests to the scrape target's authority (and nowhere else).
+    pub http: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -362,6 +379,17 @@ impl Config {
             }
             if let Err(e) = job.plugin_config_json() {
                 report(line, format!("{at}: {e}"));
+            }
+            for problem in network::validate(
+                &at,
+                job.scheme,
+                job.tls_config.as_ref(),
+                job.basic_auth.as_ref(),
+                job.authorization.as_ref(),
+                &job.secrets,
+                job.capabilities.http,
+            ) {
+                report(line, problem);
             }
         }
         problems

@@ -1,7 +1,12 @@
 //! Host-side bindings generated from `wit/`.
+//!
+//! Exports are called asynchronously so that a call waiting on the network
+//! (`wasi:sockets`, `wasi:http`) can be abandoned at its deadline; the host's
+//! own imports (`host`, `files`, `system`, `secrets`) stay synchronous.
 
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "exporter",
     additional_derives: [PartialEq],
+    exports: { default: async },
 });

@@ -4,6 +4,7 @@
 use super::bindings::Exporter;
 use super::bindings::wasmon::plugin::types::{MetricFamily, PluginError, PluginInfo, Target};
 use super::limits::{MemoryLimitHit, MemoryLimiter};
+use super::network::{self, CallHttpHooks, TargetAddress};
 use super::stdio::CappedOutput;
 use super::{LoadedPlugin, Sandbox};
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// Why a call produced no result. `as_label` is the `reason` label of
 /// `wasmon_plugin_traps_total` and friends.
@@ -107,6 +109,16 @@ pub struct PluginState {
     pub(super) log_lines_dropped: u64,
     pub(super) paths: Arc<crate::config::PathsConfig>,
     pub(super) dir_cache: super::files::DirCache,
+    /// Secret values given to the plugin in this call, masked in its output.
+    pub(super) revealed_secrets: Vec<String>,
+    http_ctx: WasiHttpCtx,
+    http_hooks: CallHttpHooks,
+}
+
+impl WasiHttpView for PluginState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http_ctx, table: &mut self.table, hooks: &mut self.http_hooks }
+    }
 }
 
 impl WasiView for PluginState {
@@ -124,27 +136,33 @@ fn thread_cpu_time() -> Duration {
 impl LoadedPlugin {
     /// Ask the plugin to describe itself.
     pub fn describe(&self, sandbox: &Sandbox) -> CallOutcome<PluginInfo> {
-        self.call(sandbox, "describe", |exporter, store| exporter.call_describe(store))
+        self.call(sandbox, "describe", async |exporter, store| exporter.call_describe(store).await)
     }
 
     /// Ask the plugin to check its config section.
     pub fn check_config(&self, sandbox: &Sandbox, config: &str) -> CallOutcome<()> {
-        let outcome = self.call(sandbox, "check-config", |exporter, store| exporter.call_check_config(store, config));
+        let outcome =
+            self.call(sandbox, "check-config", async |exporter, store| exporter.call_check_config(store, config).await);
         flatten_plugin_result(outcome)
     }
 
     /// Collect from one target.
     pub fn collect(&self, sandbox: &Sandbox, target: &Target, config: &str) -> CallOutcome<Vec<MetricFamily>> {
-        let outcome =
-            self.call(sandbox, &target.address, |exporter, store| exporter.call_collect(store, target, config));
+        let outcome = self.call(sandbox, &target.address, async |exporter, store| {
+            exporter.call_collect(store, target, config).await
+        });
         flatten_plugin_result(outcome)
     }
 
+    /// Run one export on a fresh instance. Blocks the calling thread (a
+    /// blocking-pool thread in the agent) until the call ends or its
+    /// deadline passes; the deadline also covers time spent waiting on
+    /// sockets and HTTP, which the epoch cannot interrupt.
     fn call<R>(
         &self,
         sandbox: &Sandbox,
         target: &str,
-        f: impl FnOnce(&Exporter, &mut Store<PluginState>) -> wasmtime::Result<R>,
+        f: impl AsyncFnOnce(&Exporter, &mut Store<PluginState>) -> wasmtime::Result<R>,
     ) -> CallOutcome<R> {
         let _ticking = self.epoch.enter();
         let started = Instant::now();
@@ -152,27 +170,37 @@ impl LoadedPlugin {
         let stdout = CappedOutput::new(sandbox.stdio_bytes);
         let stderr = CappedOutput::new(sandbox.stdio_bytes);
         let mut report = CallReport::default();
+        let fail = |reason: FailureReason, message: String, report: CallReport| CallOutcome {
+            result: Err(CallFailure { reason, message }),
+            report,
+        };
 
+        let address = TargetAddress::parse(target);
         let mut wasi = WasiCtxBuilder::new();
-        wasi.stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false);
+        wasi.stdout(stdout.clone()).stderr(stderr.clone()).allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+        if sandbox.tcp {
+            match network::tcp_check(&address, self.name.clone()) {
+                Ok((needs_lookup, check)) => {
+                    wasi.allow_tcp(true).allow_ip_name_lookup(needs_lookup).socket_addr_check(check);
+                }
+                Err(message) => return fail(FailureReason::Instantiate, message, report),
+            }
+        }
         for (host, guest) in &sandbox.preopens {
             if let Err(e) = wasi.preopened_dir(host, guest, FsPerms::ReadOnly) {
-                return CallOutcome {
-                    result: Err(CallFailure {
-                        reason: FailureReason::Instantiate,
-                        message: format!("cannot preopen {}: {e}", host.display()),
-                    }),
-                    report,
-                };
+                return fail(FailureReason::Instantiate, format!("cannot preopen {}: {e}", host.display()), report);
             }
         }
         let state = PluginState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
+            http_ctx: WasiHttpCtx::new(),
+            http_hooks: CallHttpHooks {
+                egress: sandbox.http.clone(),
+                target: address,
+                deadline: started + sandbox.wall_timeout,
+                plugin: self.name.clone(),
+            },
             limiter: MemoryLimiter::new(sandbox.memory_bytes),
             sandbox: sandbox.clone(),
             plugin: self.name.clone(),
@@ -181,6 +209,7 @@ impl LoadedPlugin {
             log_lines_dropped: 0,
             paths: self.paths.clone(),
             dir_cache: Default::default(),
+            revealed_secrets: Vec::new(),
         };
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|s| &mut s.limiter);
@@ -197,16 +226,32 @@ impl LoadedPlugin {
             Ok(UpdateDeadline::Continue(1))
         });
 
-        let result = match self.pre.instantiate(&mut store) {
-            Ok(exporter) => f(&exporter, &mut store).map_err(|e| classify(&e)),
-            Err(e) => {
-                let failure = classify(&e);
-                Err(if failure.reason == FailureReason::Trap {
-                    CallFailure { reason: FailureReason::Instantiate, message: format!("{e:#}") }
-                } else {
-                    failure
-                })
-            }
+        let pre = &self.pre;
+        let run = async {
+            let exporter = match pre.instantiate_async(&mut store).await {
+                Ok(exporter) => exporter,
+                Err(e) => {
+                    let failure = classify(&e);
+                    return Err(if failure.reason == FailureReason::Trap {
+                        CallFailure { reason: FailureReason::Instantiate, message: format!("{e:#}") }
+                    } else {
+                        failure
+                    });
+                }
+            };
+            f(&exporter, &mut store).await.map_err(|e| classify(&e))
+        };
+        // Wasm that computes past the deadline is stopped by the epoch
+        // callback; this timer catches a call parked in a host wait.
+        // (The timer is made inside the future: it needs the runtime's clock.)
+        let bounded = async { tokio::time::timeout(wall + HOST_WAIT_GRACE, run).await };
+        let result = match block_on(bounded) {
+            Ok(Ok(result)) => result,
+            Ok(Err(_elapsed)) => Err(CallFailure {
+                reason: FailureReason::Timeout,
+                message: format!("wall-clock timeout of {wall:?} reached while waiting on the network"),
+            }),
+            Err(message) => Err(CallFailure { reason: FailureReason::Instantiate, message }),
         };
 
         let state = store.data();
@@ -215,15 +260,23 @@ impl LoadedPlugin {
         report.memory_high_water = state.limiter.high_water;
         report.log_lines_dropped = state.log_lines_dropped;
         let log_budget = state.log_lines_left;
+        let masker = SecretMasker(state.revealed_secrets.clone());
         drop(store);
 
         let out = stdout.take();
         let err = stderr.take();
         report.stdio_bytes_dropped = out.dropped_bytes + err.dropped_bytes;
-        let (out_dropped, err_lines) =
-            (emit_stdio(&self.name, target, "stdout", &out.bytes, log_budget), last_line(&err.bytes));
-        let err_dropped =
-            emit_stdio(&self.name, target, "stderr", &err.bytes, log_budget.saturating_sub(out_dropped.1));
+        let (out_dropped, err_lines) = (
+            emit_stdio(&self.name, target, "stdout", &masker.mask_bytes(&out.bytes), log_budget),
+            last_line(&masker.mask_bytes(&err.bytes)),
+        );
+        let err_dropped = emit_stdio(
+            &self.name,
+            target,
+            "stderr",
+            &masker.mask_bytes(&err.bytes),
+            log_budget.saturating_sub(out_dropped.1),
+        );
         report.log_lines_dropped += out_dropped.0 + err_dropped.0;
 
         // A panicking Rust plugin prints its message to stderr before it traps:
@@ -234,9 +287,60 @@ impl LoadedPlugin {
             {
                 failure.message = format!("{}: {line}", failure.message);
             }
+            failure.message = masker.mask(&failure.message);
             failure
         });
         CallOutcome { result, report }
+    }
+}
+
+/// Extra time the host-wait timer gives a call beyond its wall-clock limit, so
+/// that wasm still computing at the deadline is reported by the epoch check.
+const HOST_WAIT_GRACE: Duration = Duration::from_millis(50);
+
+/// Drive a call's future on this thread. Agent calls run on tokio's blocking
+/// pool, inside the agent's runtime; CLI calls (`wasmon plugin test`) have no
+/// runtime, so a small one is made once for them.
+fn block_on<F: Future>(future: F) -> Result<F::Output, String> {
+    static FALLBACK: std::sync::OnceLock<Result<tokio::runtime::Runtime, String>> = std::sync::OnceLock::new();
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => match handle.runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::CurrentThread => Ok(handle.block_on(future)),
+            _ => Ok(tokio::task::block_in_place(|| handle.block_on(future))),
+        },
+        Err(_) => {
+            let runtime = FALLBACK.get_or_init(|| {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name("wasmon-io")
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("cannot start the I/O runtime for plugin calls: {e}"))
+            });
+            runtime.as_ref().map(|rt| rt.block_on(future)).map_err(Clone::clone)
+        }
+    }
+}
+
+/// Replaces the values of secrets handed to the plugin with `<secret>` in
+/// everything the plugin says, so a careless `println!` does not leak them.
+#[derive(Debug, Default)]
+pub(super) struct SecretMasker(pub Vec<String>);
+
+impl SecretMasker {
+    pub(super) fn mask(&self, text: &str) -> String {
+        let mut text = text.to_string();
+        for secret in self.0.iter().filter(|s| !s.is_empty()) {
+            text = text.replace(secret.as_str(), "<secret>");
+        }
+        text
+    }
+
+    fn mask_bytes(&self, bytes: &[u8]) -> Vec<u8> {
+        if self.0.is_empty() {
+            return bytes.to_vec();
+        }
+        self.mask(&String::from_utf8_lossy(bytes)).into_bytes()
     }
 }
 

@@ -1,7 +1,7 @@
 //! The host side of `wasmon:plugin/{host,files,system}`: logging, the file
 //! allowlist and the narrow system calls, each checked against the sandbox.
 
-use super::bindings::wasmon::plugin::{files, host, system, types};
+use super::bindings::wasmon::plugin::{files, host, secrets, system, types};
 use super::call::PluginState;
 use super::files::Refusal;
 
@@ -18,6 +18,7 @@ impl host::Host for PluginState {
         }
         self.log_lines_left -= 1;
         let message: String = message.chars().take(MAX_LOG_LINE).collect();
+        let message = super::call::SecretMasker(self.revealed_secrets.clone()).mask(&message);
         let (plugin, target) = (&*self.plugin, self.target.as_str());
         match level {
             host::LogLevel::Trace => tracing::trace!(plugin, target, "{message}"),
@@ -25,6 +26,24 @@ impl host::Host for PluginState {
             host::LogLevel::Info => tracing::info!(plugin, target, "{message}"),
             host::LogLevel::Warn => tracing::warn!(plugin, target, "{message}"),
             host::LogLevel::Error => tracing::error!(plugin, target, "{message}"),
+        }
+    }
+}
+
+impl secrets::Host for PluginState {
+    fn get(&mut self, name: String) -> Option<String> {
+        let source = self.sandbox.secrets.get(&name)?;
+        match source.read() {
+            Ok(value) => {
+                if !self.revealed_secrets.contains(&value) {
+                    self.revealed_secrets.push(value.clone());
+                }
+                Some(value)
+            }
+            Err(e) => {
+                tracing::warn!(plugin = &*self.plugin, target = %self.target, secret = name, "{e}");
+                None
+            }
         }
     }
 }

@@ -7,6 +7,7 @@ mod call;
 mod files;
 mod host_impl;
 mod limits;
+mod network;
 mod stdio;
 mod system;
 
@@ -14,8 +15,10 @@ pub use bindings::wasmon::plugin::types as model;
 pub use cache::{CacheOutcome, ComponentCache, compile_to_file};
 pub use call::{CallFailure, CallOutcome, CallReport, FailureReason};
 pub use files::{DirCache, FilePolicy, FilePolicyError};
+pub use network::{HttpEgress, TargetAddress};
 
-use crate::config::{CapabilitiesConfig, FileGrant, LimitsConfig, PathsConfig};
+use crate::config::{CapabilitiesConfig, FileGrant, LimitsConfig, PathsConfig, ScrapeConfig, SecretSource};
+use std::collections::BTreeMap;
 use bindings::{Exporter, ExporterPre};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -62,7 +65,8 @@ impl Runtime {
     pub fn new(paths: PathsConfig, cache_dir: &Path) -> Result<Self, RuntimeError> {
         let engine = new_engine()?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(RuntimeError::Engine)?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(RuntimeError::Engine)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(RuntimeError::Engine)?;
         Exporter::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state).map_err(RuntimeError::Engine)?;
         let cache = ComponentCache::open(cache_dir, &engine)
             .map_err(|source| RuntimeError::Cache { path: cache_dir.to_path_buf(), source })?;
@@ -222,6 +226,12 @@ pub struct Sandbox {
     pub cpu_limit: Duration,
     pub log_lines: usize,
     pub stdio_bytes: usize,
+    /// The job's HTTP client when `capabilities.http` is granted.
+    pub http: Option<Arc<HttpEgress>>,
+    /// `capabilities.tcp`: connects to the target's address.
+    pub tcp: bool,
+    /// The job's `secrets:`, read at call time.
+    pub secrets: Arc<BTreeMap<String, SecretSource>>,
 }
 
 impl Sandbox {
@@ -237,6 +247,9 @@ impl Sandbox {
             cpu_limit: timeout,
             log_lines: 20,
             stdio_bytes: 16 << 10,
+            http: None,
+            tcp: false,
+            secrets: Arc::default(),
         }
     }
 
@@ -264,6 +277,27 @@ impl Sandbox {
             cpu_limit: limits.cpu.map(|d| d.0).unwrap_or(timeout).min(timeout),
             log_lines: limits.log_lines,
             stdio_bytes: limits.stdio_bytes.0 as usize,
+            http: None,
+            tcp: caps.tcp,
+            secrets: Arc::default(),
         })
+    }
+
+    /// Add the job's network settings and secrets: its HTTP client (TLS
+    /// files are read now, so a bad one is a start-up error) and `secrets:`.
+    pub fn with_network(mut self, job: &ScrapeConfig, timeout: Duration) -> Result<Self, String> {
+        if job.capabilities.http {
+            let egress = HttpEgress::new(
+                job.scheme,
+                job.tls_config.as_ref(),
+                job.basic_auth.as_ref(),
+                job.authorization.as_ref(),
+                timeout,
+            )?;
+            self.http = Some(Arc::new(egress));
+        }
+        self.tcp = job.capabilities.tcp;
+        self.secrets = Arc::new(job.secrets.clone());
+        Ok(self)
     }
 }
