@@ -151,11 +151,51 @@ fn every_config_example_in_the_repository_checks_out() {
         let section = std::fs::read_to_string(&example).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("job.yaml");
-        let indented: String = section.lines().map(|l| format!("      {l}\n")).collect();
-        std::fs::write(&file, format!(
-            "scrape_configs:\n  - job_name: {plugin}\n    plugin: {plugin}\n    static_configs: [{{targets: [localhost]}}]\n    config:\n{indented}"
-        )).unwrap();
+        let job = if section.contains("job_name:") {
+            // A whole job (service plugins: capabilities, TLS, secrets). The
+            // files it names stand for the operator's; create them so the
+            // rest of the job is checked.
+            let section = with_named_files_created(&section, dir.path());
+            format!("scrape_configs:\n{}", section.lines().map(|l| format!("  {l}\n")).collect::<String>())
+        } else {
+            let indented: String = section.lines().map(|l| format!("      {l}\n")).collect();
+            format!(
+                "scrape_configs:\n  - job_name: {plugin}\n    plugin: {plugin}\n    static_configs: [{{targets: [localhost]}}]\n    config:\n{indented}"
+            )
+        };
+        std::fs::write(&file, job).unwrap();
         let (ok, _, stderr) = wasmon(&["check", "config", file.to_str().unwrap()]);
         assert!(ok, "{}: {stderr}", example.display());
     }
+}
+
+/// Replace the value of every `file:` / `*_file:` key in `yaml` by a file
+/// under `dir`: a fresh self-signed certificate and key for `*cert_file`,
+/// `ca_file` and `key_file`, a one-line secret for the others.
+fn with_named_files_created(yaml: &str, dir: &std::path::Path) -> String {
+    let (cert, key) = (dir.join("test.crt"), dir.join("test.key"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=example"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl (Debian package openssl) is needed");
+    assert!(made.status.success(), "openssl: {}", String::from_utf8_lossy(&made.stderr));
+    let secret = dir.join("secret");
+    std::fs::write(&secret, "example-secret\n").unwrap();
+    yaml.lines()
+        .map(|line| {
+            let Some((key_part, rest)) = line.split_once("file: ") else { return line.to_string() };
+            let value = rest.split(['}', ',', ' ', '#']).next().unwrap_or_default();
+            let replacement = match key_part.trim_end().rsplit([' ', '{']).next().unwrap_or_default() {
+                "key_" => &key,
+                "ca_" | "cert_" => &cert,
+                _ => &secret,
+            };
+            line.replacen(value, &replacement.display().to_string(), 1)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -35,13 +35,7 @@ fn fails_alone(config: &str, extra: &str) -> String {
     for secret in ["WASMON_TEST_SECRET_VALUE", "root:$"] {
         assert!(!served.contains(secret), "{secret} leaked");
     }
-    let targets = agent.targets();
-    targets["data"]["activeTargets"]
-        .as_array()
-        .and_then(|a| a.iter().find(|t| t["labels"]["job"] == "hostile"))
-        .and_then(|t| t["lastError"].as_str())
-        .unwrap_or_default()
-        .to_string()
+    agent.last_error("hostile")
 }
 
 macro_rules! hostile {

@@ -34,6 +34,7 @@ pub mod bindings;
 pub mod bump;
 pub mod config;
 pub mod fs;
+pub mod http;
 pub mod log;
 pub mod metrics;
 pub mod secrets;

@@ -136,43 +136,43 @@ fn thread_cpu_time() -> Duration {
 impl LoadedPlugin {
     /// Ask the plugin to describe itself.
     pub fn describe(&self, sandbox: &Sandbox) -> CallOutcome<PluginInfo> {
-        self.call(sandbox, "describe", async |exporter, store| exporter.call_describe(store).await)
+        self.call(sandbox, "describe", async |exporter, store| exporter.call_describe(store).await).0
     }
 
     /// Ask the plugin to check its config section.
     pub fn check_config(&self, sandbox: &Sandbox, config: &str) -> CallOutcome<()> {
-        let outcome =
+        let (outcome, masker) =
             self.call(sandbox, "check-config", async |exporter, store| exporter.call_check_config(store, config).await);
-        flatten_plugin_result(outcome)
+        flatten_plugin_result(outcome, &masker)
     }
 
     /// Collect from one target.
     pub fn collect(&self, sandbox: &Sandbox, target: &Target, config: &str) -> CallOutcome<Vec<MetricFamily>> {
-        let outcome = self.call(sandbox, &target.address, async |exporter, store| {
+        let (outcome, masker) = self.call(sandbox, &target.address, async |exporter, store| {
             exporter.call_collect(store, target, config).await
         });
-        flatten_plugin_result(outcome)
+        flatten_plugin_result(outcome, &masker)
     }
 
     /// Run one export on a fresh instance. Blocks the calling thread (a
     /// blocking-pool thread in the agent) until the call ends or its
     /// deadline passes; the deadline also covers time spent waiting on
-    /// sockets and HTTP, which the epoch cannot interrupt.
+    /// sockets and HTTP, which the epoch cannot interrupt. Also returns the
+    /// masker of the secrets the plugin was given, for its error messages.
     fn call<R>(
         &self,
         sandbox: &Sandbox,
         target: &str,
         f: impl AsyncFnOnce(&Exporter, &mut Store<PluginState>) -> wasmtime::Result<R>,
-    ) -> CallOutcome<R> {
+    ) -> (CallOutcome<R>, SecretMasker) {
         let _ticking = self.epoch.enter();
         let started = Instant::now();
         let cpu_start = thread_cpu_time();
         let stdout = CappedOutput::new(sandbox.stdio_bytes);
         let stderr = CappedOutput::new(sandbox.stdio_bytes);
         let mut report = CallReport::default();
-        let fail = |reason: FailureReason, message: String, report: CallReport| CallOutcome {
-            result: Err(CallFailure { reason, message }),
-            report,
+        let fail = |reason: FailureReason, message: String, report: CallReport| {
+            (CallOutcome { result: Err(CallFailure { reason, message }), report }, SecretMasker::default())
         };
 
         let address = TargetAddress::parse(target);
@@ -290,7 +290,7 @@ impl LoadedPlugin {
             failure.message = masker.mask(&failure.message);
             failure
         });
-        CallOutcome { result, report }
+        (CallOutcome { result, report }, masker)
     }
 }
 
@@ -344,12 +344,12 @@ impl SecretMasker {
     }
 }
 
-fn flatten_plugin_result<T>(outcome: CallOutcome<Result<T, PluginError>>) -> CallOutcome<T> {
+fn flatten_plugin_result<T>(outcome: CallOutcome<Result<T, PluginError>>, masker: &SecretMasker) -> CallOutcome<T> {
     let result = match outcome.result {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) => Err(CallFailure {
             reason: FailureReason::PluginError,
-            message: format!("{}: {}", super::host_impl::error_kind_label(&e.kind), e.message),
+            message: masker.mask(&format!("{}: {}", super::host_impl::error_kind_label(&e.kind), e.message)),
         }),
         Err(failure) => Err(failure),
     };

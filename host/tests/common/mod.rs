@@ -114,6 +114,27 @@ impl Agent {
     pub fn targets(&self) -> serde_json::Value {
         serde_json::from_str(&self.get("/api/v1/targets")).expect("targets JSON")
     }
+
+    /// The `lastError` of the first target of `job` in `/api/v1/targets`.
+    pub fn last_error(&self, job: &str) -> String {
+        self.targets()["data"]["activeTargets"]
+            .as_array()
+            .and_then(|a| a.iter().find(|t| t["labels"]["job"] == job))
+            .and_then(|t| t["lastError"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Wait until every job in `jobs` has been scraped `times` times.
+    pub fn wait_for_scrapes(&self, jobs: &[&str], times: f64) -> Vec<wasmon_sdk::MetricFamily> {
+        eventually(Duration::from_secs(60), || {
+            let m = self.metrics();
+            jobs.iter()
+                .all(|job| value(&m, "wasmon_target_scrapes_total", &[("job", job)]).is_some_and(|n| n >= times))
+                .then_some(m)
+        })
+        .unwrap_or_else(|| panic!("jobs {jobs:?} not scraped {times} times:\n{}", self.log_text()))
+    }
 }
 
 impl Drop for Agent {

@@ -14,6 +14,9 @@
 //! | `std-read` | reads `path` with `std::fs` (WASI preopens only) |
 //! | `list-dir` | lists `path` through the host's file interface |
 //! | `connect` | opens a TCP connection to `address` |
+//! | `connect-read` | connects to `address` and reads until the peer closes |
+//! | `http-get` | sends `GET url` through `wasi:http`, optionally with an `authorization` header |
+//! | `secret` | reads the secret `password` and puts it in a log line, stdout, stderr and its error |
 //! | `env` | reports how many environment variables and args it sees |
 //! | `bad-output` | returns invalid names, duplicates and mismatched types |
 
@@ -32,6 +35,10 @@ struct HostileConfig {
     series: usize,
     #[serde(default = "default_millis")]
     millis: u64,
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    authorization: Option<String>,
 }
 
 fn default_series() -> usize {
@@ -154,6 +161,37 @@ impl Exporter for Hostile {
                 Ok(_) => Ok(vec![ok_family("hostile_connected")]),
                 Err(e) => Err(PluginError::permission_denied(format!("connect {}: {e}", config.address))),
             },
+            "connect-read" => {
+                use std::io::Read;
+                let mut stream = std::net::TcpStream::connect(config.address.as_str())
+                    .map_err(|e| PluginError::unavailable(format!("connect {}: {e}", config.address)))?;
+                let mut received = Vec::new();
+                stream
+                    .read_to_end(&mut received)
+                    .map_err(|e| PluginError::unavailable(format!("read {}: {e}", config.address)))?;
+                let mut f = Family::gauge("hostile_received_bytes", "Bytes read before the peer closed.");
+                f.sample(&[], received.len() as f64);
+                Ok(vec![f.build()])
+            }
+            "http-get" => {
+                let mut request = wasmon_sdk::http::Request::get(&config.url);
+                if let Some(value) = &config.authorization {
+                    request = request.header("authorization", value);
+                }
+                let response =
+                    request.send().map_err(|e| PluginError::unavailable(format!("GET {}: {e}", config.url)))?;
+                let mut f = Family::gauge("hostile_http_status", "Status of the response; body size as a label.");
+                let body = String::from_utf8_lossy(&response.body).into_owned();
+                f.sample(&[("body", body.trim())], f64::from(response.status));
+                Ok(vec![f.build()])
+            }
+            "secret" => {
+                let secret = wasmon_sdk::secrets::get("password").unwrap_or_else(|| "<none>".into());
+                wasmon_sdk::log::warn(&format!("the password is {secret}"));
+                println!("stdout: the password is {secret}");
+                eprintln!("stderr: the password is {secret}");
+                Err(PluginError::internal(format!("refusing to work; the password is {secret}")))
+            }
             "env" => {
                 let mut f = Family::gauge("hostile_env_vars", "Environment variables visible.");
                 f.sample(&[("what", "env")], std::env::vars().count() as f64);
