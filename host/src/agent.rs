@@ -71,22 +71,17 @@ pub fn build_jobs(runtime: &Runtime, config: &Config) -> Result<Vec<Job>, Vec<St
             },
         };
         let timeout = job.timeout(&config.global);
-        let sandbox = match Sandbox::for_job(
-            runtime.paths(),
-            &job.capabilities,
-            &job.limits,
-            timeout,
-            &entry.requested_globs(),
-        )
-        .map_err(|e| e.to_string())
-        .and_then(|sandbox| sandbox.with_network(job, timeout))
-        {
-            Ok(s) => s,
-            Err(e) => {
-                problems.push(format!("{at}: {e}"));
-                continue;
-            }
-        };
+        let sandbox =
+            match Sandbox::for_job(runtime.paths(), &job.capabilities, &job.limits, timeout, &entry.requested_globs())
+                .map_err(|e| e.to_string())
+                .and_then(|sandbox| sandbox.with_network(job, timeout))
+            {
+                Ok(s) => s,
+                Err(e) => {
+                    problems.push(format!("{at}: {e}"));
+                    continue;
+                }
+            };
         warn_ungranted(&job.job_name, &entry, &job.capabilities);
         let config_json = match job.plugin_config_json() {
             Ok(c) => c,

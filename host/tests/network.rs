@@ -55,7 +55,9 @@ fn tcp_reaches_the_target_and_nothing_else() {
     }
     let log = agent.log_text();
     assert!(
-        log.contains(&format!("socket denied: TcpConnect {elsewhere}: plugins may only connect to their scrape target")),
+        log.contains(&format!(
+            "socket denied: TcpConnect {elsewhere}: plugins may only connect to their scrape target"
+        )),
         "the refusal is logged with the address:\n{log}"
     );
 }
@@ -139,7 +141,8 @@ fn echo_authorization_server() -> String {
                 if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
                     break;
                 }
-                if let Some(value) = line.strip_prefix("authorization: ").or_else(|| line.strip_prefix("Authorization: "))
+                if let Some(value) =
+                    line.strip_prefix("authorization: ").or_else(|| line.strip_prefix("Authorization: "))
                 {
                     authorization = value.trim().to_string();
                 }

@@ -10,7 +10,9 @@ mod common;
 use common::{Agent, plugin, value};
 use std::collections::{BTreeMap, BTreeSet};
 use wasmon_sdk::MetricFamily;
+use wasmon_test_servers::etcd::Etcd;
 use wasmon_test_servers::mariadb::{MariaDb, MysqldExporter};
+use wasmon_test_servers::nginx::{Nginx, NginxExporter};
 
 /// Per family: its type and the label-name sets of its series (without the
 /// `job` and `instance` target labels the agent adds).
@@ -24,12 +26,8 @@ fn shape(families: &[MetricFamily]) -> Shape {
                 .metrics
                 .iter()
                 .map(|m| {
-                    let mut names: Vec<String> = m
-                        .labels
-                        .iter()
-                        .map(|l| l.name.clone())
-                        .filter(|n| n != "job" && n != "instance")
-                        .collect();
+                    let mut names: Vec<String> =
+                        m.labels.iter().map(|l| l.name.clone()).filter(|n| n != "job" && n != "instance").collect();
                     names.sort();
                     names
                 })
@@ -172,4 +170,116 @@ fn mysql_matches_mysqld_exporter_and_fails_clearly() {
     assert!(log.contains("1045"), "wrong password gives MySQL's error 1045 in the log:\n{log}");
     assert!(log.to_lowercase().contains("refused"), "server down says connection refused:\n{log}");
     assert!(!log.contains(&db.password), "the password leaked into the log");
+}
+
+#[test]
+fn nginx_matches_nginx_exporter_and_fails_clearly() {
+    let nginx = Nginx::start();
+    let exporter = NginxExporter::start(&nginx);
+    let down = format!("127.0.0.1:{}", wasmon_test_servers::free_port());
+    let http = "    capabilities: {http: true}\n";
+    let yaml = [
+        GLOBAL.to_string(),
+        job("nginx", "wasmon_nginx", &nginx.addr, http),
+        job("nginx-down", "wasmon_nginx", &down, http),
+        job("nginx-not-granted", "wasmon_nginx", &nginx.addr, ""),
+    ]
+    .concat();
+    let agent = Agent::start(&yaml);
+    let scraped = agent.wait_for_scrapes(&["nginx", "nginx-down", "nginx-not-granted"], 1.0);
+
+    // Counters only grow, so ours must lie between the exporter's before and after.
+    let before = parse("nginx exporter", &exporter.scrape());
+    let ours = parse("wasmon /probe", &agent.get("/probe?job=nginx"));
+    let after = parse("nginx exporter", &exporter.scrape());
+    assert_same_shape(&ours, &before, &["go_", "process_", "promhttp_", "nginxexporter_build_info"]);
+    assert_eq!(value(&ours, "nginx_up", &[]), Some(1.0));
+    for counter in ["nginx_connections_accepted", "nginx_connections_handled", "nginx_http_requests_total"] {
+        let (low, mid, high) = (value(&before, counter, &[]), value(&ours, counter, &[]), value(&after, counter, &[]));
+        assert!(low <= mid && mid <= high, "{counter}: exporter {low:?} then wasmon {mid:?} then exporter {high:?}");
+    }
+
+    assert_eq!(value(&scraped, "nginx_up", &[("job", "nginx")]), Some(1.0));
+    // The server is down: the scrape works and says so, like the real exporter.
+    assert_eq!(value(&scraped, "nginx_up", &[("job", "nginx-down")]), Some(0.0));
+    assert_eq!(value(&scraped, "up", &[("job", "nginx-down")]), Some(1.0));
+    // The job is wrong (no grant): the scrape fails with the reason.
+    assert_eq!(value(&scraped, "up", &[("job", "nginx-not-granted")]), Some(0.0));
+    let error = agent.last_error("nginx-not-granted");
+    assert!(error.contains("HTTP-request-denied"), "{error}");
+    let log = agent.log_text();
+    assert!(log.contains("nginx_up 0") && log.to_lowercase().contains("refused"), "a down server is explained:\n{log}");
+    assert!(log.contains("does not grant the http capability"), "a missing grant is explained:\n{log}");
+}
+
+#[test]
+fn etcd_over_mutual_tls_passes_every_family_through_and_fails_clearly() {
+    let etcd = Etcd::start_mtls();
+    let tls = etcd.tls.clone().expect("TLS files");
+    let (ca, cert, key) = (tls.ca_file.display(), tls.client_cert.display(), tls.client_key.display());
+    // A CA that signed nothing etcd shows.
+    let other_ca = tempfile::tempdir().unwrap();
+    let (other_ca_file, other_key) = (other_ca.path().join("ca.crt"), other_ca.path().join("ca.key"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=unrelated-ca"])
+        .arg("-keyout")
+        .arg(&other_key)
+        .arg("-out")
+        .arg(&other_ca_file)
+        .output()
+        .expect("openssl");
+    assert!(made.status.success());
+    let http = "    capabilities: {http: true}\n    scheme: https\n";
+    let yaml = [
+        GLOBAL.to_string(),
+        job(
+            "etcd",
+            "wasmon_etcd",
+            &etcd.addr,
+            &format!("{http}    tls_config: {{ca_file: '{ca}', cert_file: '{cert}', key_file: '{key}'}}\n"),
+        ),
+        job("etcd-no-client-cert", "wasmon_etcd", &etcd.addr, &format!("{http}    tls_config: {{ca_file: '{ca}'}}\n")),
+        job(
+            "etcd-wrong-ca",
+            "wasmon_etcd",
+            &etcd.addr,
+            &format!(
+                "{http}    tls_config: {{ca_file: '{}', cert_file: '{cert}', key_file: '{key}'}}\n",
+                other_ca_file.display()
+            ),
+        ),
+    ]
+    .concat();
+    let agent = Agent::start(&yaml);
+    let scraped = agent.wait_for_scrapes(&["etcd", "etcd-no-client-cert", "etcd-wrong-ca"], 1.0);
+
+    // etcd's own families, from its plain metrics listener, against ours through mTLS.
+    let metrics_addr = etcd.metrics_addr.clone().expect("plain metrics listener");
+    let (status, text) = wasmon_test_servers::http_get(&metrics_addr, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    let theirs = parse("etcd /metrics", &text);
+    let ours = parse("wasmon /probe", &agent.get("/probe?job=etcd"));
+    let compared = assert_same_shape(&ours, &theirs, &[]);
+    assert!(compared > 100, "only {compared} etcd families");
+    for (name, want) in [("etcd_endpoint_up", 1.0), ("etcd_endpoint_health", 1.0), ("etcd_endpoint_is_leader", 1.0)] {
+        assert_eq!(value(&ours, name, &[]), Some(want), "{name}");
+    }
+    assert!(value(&ours, "etcd_endpoint_db_size_bytes", &[]).is_some_and(|v| v > 0.0));
+    let version = series(&ours, "etcd_endpoint_info");
+    assert!(
+        version.keys().any(|labels| labels.iter().any(|(k, v)| k == "version" && v.starts_with("3.4"))),
+        "{version:?}"
+    );
+
+    assert_eq!(value(&scraped, "etcd_endpoint_up", &[("job", "etcd")]), Some(1.0));
+    for failing in ["etcd-no-client-cert", "etcd-wrong-ca"] {
+        assert_eq!(value(&scraped, "etcd_endpoint_up", &[("job", failing)]), Some(0.0), "{failing}");
+        assert_eq!(value(&scraped, "up", &[("job", failing)]), Some(1.0), "{failing}: the agent still scrapes");
+    }
+    let log = agent.log_text();
+    assert!(log.contains("UnknownIssuer"), "a server certificate from another CA is named:\n{log}");
+    assert!(
+        log.contains("received fatal alert: BadCertificate"),
+        "etcd's refusal of a missing client certificate (a TLS 1.3 alert) is named:\n{log}"
+    );
 }

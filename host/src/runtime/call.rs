@@ -148,9 +148,8 @@ impl LoadedPlugin {
 
     /// Collect from one target.
     pub fn collect(&self, sandbox: &Sandbox, target: &Target, config: &str) -> CallOutcome<Vec<MetricFamily>> {
-        let (outcome, masker) = self.call(sandbox, &target.address, async |exporter, store| {
-            exporter.call_collect(store, target, config).await
-        });
+        let (outcome, masker) = self
+            .call(sandbox, &target.address, async |exporter, store| exporter.call_collect(store, target, config).await);
         flatten_plugin_result(outcome, &masker)
     }
 
@@ -177,7 +176,11 @@ impl LoadedPlugin {
 
         let address = TargetAddress::parse(target);
         let mut wasi = WasiCtxBuilder::new();
-        wasi.stdout(stdout.clone()).stderr(stderr.clone()).allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+        wasi.stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
         if sandbox.tcp {
             match network::tcp_check(&address, self.name.clone()) {
                 Ok((needs_lookup, check)) => {

@@ -18,8 +18,8 @@ pub use files::{DirCache, FilePolicy, FilePolicyError};
 pub use network::{HttpEgress, TargetAddress};
 
 use crate::config::{CapabilitiesConfig, FileGrant, LimitsConfig, PathsConfig, ScrapeConfig, SecretSource};
-use std::collections::BTreeMap;
 use bindings::{Exporter, ExporterPre};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

@@ -57,7 +57,8 @@ impl AuthHeader {
             }
             AuthHeader::Token { kind, credentials } => format!("{kind} {}", credentials.read()?),
         };
-        let mut value = HeaderValue::from_str(&text).map_err(|_| "credentials contain invalid header bytes".to_string())?;
+        let mut value =
+            HeaderValue::from_str(&text).map_err(|_| "credentials contain invalid header bytes".to_string())?;
         value.set_sensitive(true);
         Ok(value)
     }
@@ -92,7 +93,8 @@ impl HttpEgress {
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(connect_timeout));
-        let builder = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls_client_config(tls)?).https_or_http();
+        let builder =
+            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls_client_config(tls)?).https_or_http();
         let builder = match &tls.server_name {
             Some(name) => {
                 let name = rustls::pki_types::ServerName::try_from(name.clone())
@@ -288,7 +290,9 @@ impl CallHttpHooks {
         };
         let asked_https = uri.scheme() == Some(&UriScheme::HTTPS);
         let https = asked_https || egress.scheme == Scheme::Https;
-        let asked_port = authority.port_u16().unwrap_or(if asked_https { 443 } else { 80 });
+        // A URL without a port means the default port of the scheme the
+        // request actually goes out with.
+        let asked_port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
         let target_port = self.target.port.unwrap_or(egress.scheme.default_port());
         if !self.target.host_matches(authority.host()) || asked_port != target_port {
             return Err(self.deny(format!(
@@ -338,7 +342,10 @@ impl wasmtime_wasi_http::WasiHttpHooks for CallHttpHooks {
         _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> Box<
         dyn Future<
-                Output = Result<(Response<WasiBody>, Box<dyn Future<Output = Result<(), HttpError>> + Send>), HttpError>,
+                Output = Result<
+                    (Response<WasiBody>, Box<dyn Future<Output = Result<(), HttpError>> + Send>),
+                    HttpError,
+                >,
             > + Send,
     > {
         let prepared = self.prepare(request);
@@ -376,7 +383,12 @@ fn classify_client_error(error: &hyper_util::client::legacy::Error) -> (HttpErro
     while let Some(cause) = source {
         reason.push_str(": ");
         reason.push_str(&cause.to_string());
-        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+        // tokio-rustls wraps rustls' error in an io::Error, whose `source()`
+        // skips the wrapped error itself: look inside explicitly.
+        let tls_error = cause.downcast_ref::<rustls::Error>().or_else(|| {
+            cause.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).and_then(|e| e.downcast_ref())
+        });
+        if let Some(tls) = tls_error {
             code = Some(match tls {
                 rustls::Error::InvalidCertificate(_) => HttpError::TlsCertificateError,
                 rustls::Error::AlertReceived(alert) => {
@@ -436,7 +448,11 @@ pub(crate) fn tcp_check(
             _ => false,
         };
         if !ok {
-            tracing::warn!(plugin = &*plugin, target = target_text, "socket denied: {use_:?} {addr}: plugins may only connect to their scrape target");
+            tracing::warn!(
+                plugin = &*plugin,
+                target = target_text,
+                "socket denied: {use_:?} {addr}: plugins may only connect to their scrape target"
+            );
         }
         Box::pin(async move { ok }) as std::pin::Pin<Box<dyn Future<Output = bool> + Send + Sync>>
     };
@@ -449,15 +465,41 @@ mod tests {
 
     #[test]
     fn target_addresses_parse_like_prometheus_targets() {
-        assert_eq!(TargetAddress::parse("127.0.0.1:9100"), TargetAddress { host: "127.0.0.1".into(), port: Some(9100) });
+        assert_eq!(
+            TargetAddress::parse("127.0.0.1:9100"),
+            TargetAddress { host: "127.0.0.1".into(), port: Some(9100) }
+        );
         assert_eq!(TargetAddress::parse("[::1]:80"), TargetAddress { host: "::1".into(), port: Some(80) });
-        assert_eq!(TargetAddress::parse("Etcd.Local:2379"), TargetAddress { host: "etcd.local".into(), port: Some(2379) });
+        assert_eq!(
+            TargetAddress::parse("Etcd.Local:2379"),
+            TargetAddress { host: "etcd.local".into(), port: Some(2379) }
+        );
         assert_eq!(TargetAddress::parse("nginx"), TargetAddress { host: "nginx".into(), port: None });
         assert_eq!(TargetAddress::parse("[::1]:80").to_string(), "[::1]:80");
         assert!(TargetAddress::parse("127.0.0.1:1").host_matches("127.0.0.1"));
         assert!(TargetAddress::parse("[::1]:1").host_matches("[::1]"));
         assert!(!TargetAddress::parse("127.0.0.1:1").host_matches("127.0.0.2"));
         assert!(TargetAddress::parse("a.b:1").host_matches("A.B"));
+    }
+
+    #[test]
+    fn a_request_without_a_port_uses_the_port_of_the_scheme_it_goes_out_with() {
+        let egress = Arc::new(HttpEgress::new(Scheme::Https, None, None, None, Duration::from_secs(1)).unwrap());
+        let hooks = |target: &str| CallHttpHooks {
+            egress: Some(egress.clone()),
+            target: TargetAddress::parse(target),
+            deadline: Instant::now(),
+            plugin: Arc::from("test"),
+        };
+        let request = |url: &str| {
+            Request::get(url).body(http_body_util::Empty::new().map_err(|e| match e {}).boxed_unsync()).unwrap()
+        };
+        let (_, sent) = hooks("etcd.local").prepare(request("http://etcd.local/metrics")).unwrap();
+        assert_eq!(sent.uri().to_string(), "https://etcd.local:443/metrics");
+        let (_, sent) = hooks("127.0.0.1:2379").prepare(request("http://127.0.0.1:2379/health")).unwrap();
+        assert_eq!(sent.uri().to_string(), "https://127.0.0.1:2379/health");
+        assert!(hooks("127.0.0.1:2379").prepare(request("http://127.0.0.1:2380/")).is_err());
+        assert!(hooks("127.0.0.1:2379").prepare(request("http://127.0.0.2:2379/")).is_err());
     }
 
     #[test]
@@ -469,7 +511,8 @@ mod tests {
             username: "user".into(),
             password: Some(Credential::File("basic_auth.password_file", file.clone())),
         };
-        let expected = |pw: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("user:{pw}")));
+        let expected =
+            |pw: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("user:{pw}")));
         assert_eq!(auth.value().unwrap().to_str().unwrap(), expected("first"));
         std::fs::write(&file, "second\n").unwrap();
         assert_eq!(auth.value().unwrap().to_str().unwrap(), expected("second"));

@@ -1,0 +1,101 @@
+//! One scrape: etcd's `/metrics`, then `/health` and the maintenance status, each optional
+//! beyond the first. What failed is logged, and shows in the values, not as a failed scrape:
+//! `etcd_endpoint_up 0` when `/metrics` cannot be read, `etcd_endpoint_health 0` and no status
+//! families when only those fail.
+
+use crate::config::EtcdConfig;
+use crate::metrics;
+use crate::status::{Status, parse_health, parse_status};
+use wasmon_sdk::http::{self, HttpError, HttpErrorKind, Request};
+use wasmon_sdk::{MetricFamily, PluginError, Target, text};
+
+/// What the three requests gave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Readings {
+    /// etcd's families, or why they could not be read.
+    pub metrics: Result<Vec<MetricFamily>, String>,
+    /// `/health`: healthy or why not; `None` when not asked for.
+    pub health: Option<Result<bool, String>>,
+    /// The maintenance status or why it is missing; `None` when not asked for.
+    pub status: Option<Result<Status, String>>,
+}
+
+/// Read everything the config asks for from `target`.
+pub fn read(target: &Target, config: &EtcdConfig) -> Result<Readings, PluginError> {
+    let metrics = read_metrics(&http::target_url(target, &config.metrics_path))?;
+    if metrics.is_err() {
+        // etcd is not answering: the other requests would only wait for the same timeout.
+        return Ok(Readings { metrics, health: None, status: None });
+    }
+    let health = config.health.then(|| read_health(&http::target_url(target, "/health")));
+    let status = config.status.then(|| read_status(&http::target_url(target, "/v3/maintenance/status")));
+    Ok(Readings { metrics, health, status })
+}
+
+/// The families to return for `readings`, logging each failure once.
+pub fn assemble(readings: Readings) -> Vec<MetricFamily> {
+    let mut families = match readings.metrics {
+        Ok(families) => families,
+        Err(reason) => {
+            wasmon_sdk::log::warn(&format!("etcd_endpoint_up 0: {reason}"));
+            return vec![metrics::up(false)];
+        }
+    };
+    let mut extra = vec![metrics::up(true)];
+    match readings.health {
+        Some(Ok(healthy)) => extra.push(metrics::health(healthy)),
+        Some(Err(reason)) => {
+            wasmon_sdk::log::warn(&format!("etcd_endpoint_health 0: {reason}"));
+            extra.push(metrics::health(false));
+        }
+        None => {}
+    }
+    match readings.status {
+        Some(Ok(status)) => extra.extend(metrics::status(&status)),
+        Some(Err(reason)) => wasmon_sdk::log::warn(&format!("no etcd_endpoint status families: {reason}")),
+        None => {}
+    }
+    // Should a future etcd export one of these names itself, its own family wins.
+    extra.retain(|family| !families.iter().any(|f| f.name == family.name));
+    families.extend(extra);
+    families
+}
+
+/// An HTTP failure the job or the plugin caused is a scrape error; etcd's are values.
+fn plugin_failure(e: &HttpError) -> Option<PluginError> {
+    matches!(e.kind(), HttpErrorKind::Denied | HttpErrorKind::InvalidRequest).then(|| e.to_plugin_error())
+}
+
+fn read_metrics(url: &str) -> Result<Result<Vec<MetricFamily>, String>, PluginError> {
+    let response = match http::get(url).and_then(http::Response::error_for_status) {
+        Ok(response) => response,
+        Err(e) => return plugin_failure(&e).map_or_else(|| Ok(Err(e.to_string())), Err),
+    };
+    let parsed = response
+        .text()
+        .map_err(|e| e.to_string())
+        .and_then(|body| text::parse(body).map_err(|e| format!("GET {url}: not Prometheus text: {e}")));
+    Ok(parsed)
+}
+
+fn read_health(url: &str) -> Result<bool, String> {
+    let response = http::get(url).map_err(|e| e.to_string())?;
+    // An unhealthy etcd answers 503 with {"health":"false"}: read the body whatever the status.
+    let body = response.text().map_err(|e| e.to_string())?;
+    match parse_health(body) {
+        Ok(healthy) if response.is_success() || !healthy => Ok(healthy),
+        Ok(_) => Err(format!("GET {url}: HTTP status {} with a healthy body", response.status)),
+        Err(e) => Err(format!("GET {url}: HTTP status {}: {e}", response.status)),
+    }
+}
+
+fn read_status(url: &str) -> Result<Status, String> {
+    let response = Request::post(url)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .and_then(http::Response::error_for_status)
+        .map_err(|e| e.to_string())?;
+    let body = response.text().map_err(|e| e.to_string())?;
+    parse_status(body).map_err(|e| format!("POST {url}: {e}"))
+}
