@@ -81,6 +81,21 @@ pub fn get(url: &str) -> Result<Response, HttpError> {
     Request::get(url).send()
 }
 
+/// Send several requests at once and wait for all of them; results come back in the
+/// order given. Inside wasm the host runs them concurrently, so a scrape that needs three
+/// endpoints waits for the slowest, not for the sum. (Natively they run one after another.)
+pub fn send_all(requests: Vec<Request>) -> Vec<Result<Response, HttpError>> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let started: Vec<_> = requests.iter().map(|r| r.prepare().and_then(|url| component::start(r, &url))).collect();
+        requests.iter().zip(started).map(|(r, future)| future.and_then(|f| component::finish(r, &f))).collect()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        requests.into_iter().map(Request::send).collect()
+    }
+}
+
 /// An HTTP method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Method {
@@ -162,12 +177,18 @@ impl Request {
     /// Send the request and read the whole response. Any status is a response here; use
     /// [`Response::error_for_status`] to treat non-2xx as an error.
     pub fn send(self) -> Result<Response, HttpError> {
-        let url = Url::parse(&self.url).map_err(|detail| self.error(HttpErrorKind::InvalidRequest, None, detail))?;
-        self.check_headers()?;
+        let url = self.prepare()?;
         #[cfg(target_arch = "wasm32")]
         return component::send(&self, &url);
         #[cfg(not(target_arch = "wasm32"))]
         return native::send(&self, &url);
+    }
+
+    /// The parsed URL, after checking that no header is one the host owns.
+    fn prepare(&self) -> Result<Url, HttpError> {
+        let url = Url::parse(&self.url).map_err(|detail| self.error(HttpErrorKind::InvalidRequest, None, detail))?;
+        self.check_headers()?;
+        Ok(url)
     }
 
     fn check_headers(&self) -> Result<(), HttpError> {
@@ -313,6 +334,17 @@ impl HttpError {
     /// the same names for the same failures.
     pub fn code(&self) -> Option<&str> {
         self.code.as_deref()
+    }
+
+    /// An error of the plugin's own about a request to `url` (kind [`HttpErrorKind::Other`]).
+    pub fn other(url: &str, detail: impl Into<String>) -> Self {
+        HttpError {
+            method: Method::Get,
+            url: url.into(),
+            kind: HttpErrorKind::Other,
+            code: None,
+            detail: detail.into(),
+        }
     }
 
     /// The matching [`PluginError`]: `permission-denied` when the host refused the request,

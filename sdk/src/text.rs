@@ -86,6 +86,7 @@
 
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
+use std::hash::BuildHasherDefault;
 
 use crate::{Bucket, HistogramValue, Label, Metric, MetricFamily, MetricKind, MetricValue, Quantile, SummaryValue};
 
@@ -730,8 +731,45 @@ struct FamilyBuilder {
     last_line: usize,
     first_sample_line: Option<usize>,
     series: Vec<Series>,
-    /// Series by their sorted label set, so label order does not matter.
-    by_labels: HashMap<Vec<(String, String)>, usize>,
+    /// Series indexes by a hash of their label set (independent of label order); several
+    /// when hashes collide. Avoids cloning every label into a map key.
+    by_labels: HashMap<u64, Vec<usize>, BuildHasherDefault<PassThroughHasher>>,
+}
+
+/// FNV-1a over a label set sorted by name (names are unique within a sample).
+fn label_set_hash(labels: &[Label]) -> u64 {
+    let mut order: Vec<&Label> = labels.iter().collect();
+    order.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for label in order {
+        for byte in label.name.bytes().chain([0xff]).chain(label.value.bytes()).chain([0xfe]) {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash
+}
+
+/// Same labels regardless of order (names are unique within a sample).
+fn same_label_set(a: &[Label], b: &[Label]) -> bool {
+    a.len() == b.len() && a.iter().all(|l| b.iter().any(|m| m.name == l.name && m.value == l.value))
+}
+
+/// The keys of `by_labels` are hashes already.
+#[derive(Default)]
+struct PassThroughHasher(u64);
+
+impl std::hash::Hasher for PassThroughHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 /// One series of a family. Histogram and summary series collect several lines.
@@ -994,7 +1032,7 @@ impl Parser {
             last_line: line,
             first_sample_line: None,
             series: Vec::new(),
-            by_labels: HashMap::new(),
+            by_labels: HashMap::default(),
         });
         self.families.len() - 1
     }
@@ -1100,9 +1138,11 @@ impl FamilyBuilder {
         single: bool,
     ) -> Result<usize, ParseError> {
         let labels: Vec<Label> = labels.into_iter().map(|l| Label { name: l.name, value: l.value }).collect();
-        let mut key: Vec<(String, String)> = labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect();
-        key.sort();
-        if let Some(&index) = self.by_labels.get(&key) {
+        let hash = label_set_hash(&labels);
+        let existing = self.by_labels.get(&hash).and_then(|candidates| {
+            candidates.iter().copied().find(|&i| same_label_set(&self.series[i].labels, &labels))
+        });
+        if let Some(index) = existing {
             let series = &mut self.series[index];
             if single {
                 return Err(duplicate(at, &labels, None, series.line));
@@ -1118,7 +1158,7 @@ impl FamilyBuilder {
             _ => SeriesData::Single(0.0),
         };
         self.series.push(Series { labels, timestamp_ms, line: at.line.number, data });
-        self.by_labels.insert(key, self.series.len() - 1);
+        self.by_labels.entry(hash).or_default().push(self.series.len() - 1);
         Ok(self.series.len() - 1)
     }
 

@@ -85,3 +85,9 @@ mod tests {
         assert_eq!(err.kind, wasmon_sdk::ErrorKind::Config);
     }
 }
+
+// An instance lives for one call: a bump allocator never needs to free, which
+// makes the many small strings of a scrape cheap (see wasmon_sdk::bump).
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: wasmon_sdk::bump::BumpAllocator = wasmon_sdk::bump::BumpAllocator::new();

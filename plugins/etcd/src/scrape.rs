@@ -20,15 +20,30 @@ pub struct Readings {
     pub status: Option<Result<Status, String>>,
 }
 
-/// Read everything the config asks for from `target`.
+/// Read everything the config asks for from `target`. The requests go out together (the
+/// host runs them concurrently), so the scrape waits for the slowest, not for the sum.
 pub fn read(target: &Target, config: &EtcdConfig) -> Result<Readings, PluginError> {
-    let metrics = read_metrics(&http::target_url(target, &config.metrics_path))?;
+    let metrics_url = http::target_url(target, &config.metrics_path);
+    let mut requests = vec![Request::get(&metrics_url)];
+    if config.health {
+        requests.push(Request::get(&http::target_url(target, "/health")));
+    }
+    if config.status {
+        requests.push(
+            Request::post(&http::target_url(target, "/v3/maintenance/status"))
+                .header("content-type", "application/json")
+                .body("{}"),
+        );
+    }
+    let mut responses = http::send_all(requests).into_iter();
+    let mut next = || responses.next().unwrap_or_else(|| Err(HttpError::other(&metrics_url, "no response")));
+    let metrics = read_metrics(&metrics_url, next())?;
+    let health = config.health.then(|| read_health(next()));
+    let status = config.status.then(|| read_status(next()));
     if metrics.is_err() {
-        // etcd is not answering: the other requests would only wait for the same timeout.
+        // etcd is not answering: what the other endpoints said adds nothing.
         return Ok(Readings { metrics, health: None, status: None });
     }
-    let health = config.health.then(|| read_health(&http::target_url(target, "/health")));
-    let status = config.status.then(|| read_status(&http::target_url(target, "/v3/maintenance/status")));
     Ok(Readings { metrics, health, status })
 }
 
@@ -66,8 +81,11 @@ fn plugin_failure(e: &HttpError) -> Option<PluginError> {
     matches!(e.kind(), HttpErrorKind::Denied | HttpErrorKind::InvalidRequest).then(|| e.to_plugin_error())
 }
 
-fn read_metrics(url: &str) -> Result<Result<Vec<MetricFamily>, String>, PluginError> {
-    let response = match http::get(url).and_then(http::Response::error_for_status) {
+fn read_metrics(
+    url: &str,
+    response: Result<http::Response, HttpError>,
+) -> Result<Result<Vec<MetricFamily>, String>, PluginError> {
+    let response = match response.and_then(http::Response::error_for_status) {
         Ok(response) => response,
         Err(e) => return plugin_failure(&e).map_or_else(|| Ok(Err(e.to_string())), Err),
     };
@@ -78,8 +96,9 @@ fn read_metrics(url: &str) -> Result<Result<Vec<MetricFamily>, String>, PluginEr
     Ok(parsed)
 }
 
-fn read_health(url: &str) -> Result<bool, String> {
-    let response = http::get(url).map_err(|e| e.to_string())?;
+fn read_health(response: Result<http::Response, HttpError>) -> Result<bool, String> {
+    let response = response.map_err(|e| e.to_string())?;
+    let url = &response.url;
     // An unhealthy etcd answers 503 with {"health":"false"}: read the body whatever the status.
     let body = response.text().map_err(|e| e.to_string())?;
     match parse_health(body) {
@@ -89,13 +108,8 @@ fn read_health(url: &str) -> Result<bool, String> {
     }
 }
 
-fn read_status(url: &str) -> Result<Status, String> {
-    let response = Request::post(url)
-        .header("content-type", "application/json")
-        .body("{}")
-        .send()
-        .and_then(http::Response::error_for_status)
-        .map_err(|e| e.to_string())?;
+fn read_status(response: Result<http::Response, HttpError>) -> Result<Status, String> {
+    let response = response.and_then(http::Response::error_for_status).map_err(|e| e.to_string())?;
     let body = response.text().map_err(|e| e.to_string())?;
-    parse_status(body).map_err(|e| format!("POST {url}: {e}"))
+    parse_status(body).map_err(|e| format!("POST {}: {e}", response.url))
 }

@@ -15,6 +15,12 @@ const WRITE_CHUNK: usize = 4096;
 const READ_CHUNK: u64 = 64 << 10;
 
 pub(super) fn send(request: &Request, url: &Url) -> Result<Response, HttpError> {
+    let future = start(request, url)?;
+    finish(request, &future)
+}
+
+/// Hand the request to the host and stream its body out.
+pub(super) fn start(request: &Request, url: &Url) -> Result<FutureIncomingResponse, HttpError> {
     let fail = |kind, detail: &str| request.error(kind, None, detail);
     let mut entries: Vec<(String, Vec<u8>)> =
         request.headers.iter().map(|(n, v)| (n.clone(), v.as_bytes().to_vec())).collect();
@@ -45,7 +51,12 @@ pub(super) fn send(request: &Request, url: &Url) -> Result<Response, HttpError> 
     // pipe with nobody reading it.
     let future = outgoing_handler::handle(outgoing, None).map_err(|code| error_from_code(request, &code))?;
     write_body(request, body)?;
-    let response = wait(request, &future)?;
+    Ok(future)
+}
+
+/// Wait for the response and read its body.
+pub(super) fn finish(request: &Request, future: &FutureIncomingResponse) -> Result<Response, HttpError> {
+    let response = wait(request, future)?;
     read_response(request, response)
 }
 
