@@ -184,7 +184,7 @@ fn with_named_files_created(yaml: &str, dir: &std::path::Path) -> String {
         .expect("openssl (Debian package openssl) is needed");
     assert!(made.status.success(), "openssl: {}", String::from_utf8_lossy(&made.stderr));
     let secret = dir.join("secret");
-    std::fs::write(&secret, "example-secret\n").unwrap();
+    std::fs::write(&secret, "example-secret\n").expect("write the example secret");
     yaml.lines()
         .map(|line| {
             let Some((key_part, rest)) = line.split_once("file: ") else { return line.to_string() };
@@ -198,4 +198,17 @@ fn with_named_files_created(yaml: &str, dir: &std::path::Path) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+#[test]
+fn plugin_test_grants_a_network_plugin_its_target_only_when_collecting() {
+    // Nothing listens there: the mysql plugin reports the server down, and
+    // its config check (which gets no network) does not trip over the grant.
+    let down = format!("127.0.0.1:{}", common::free_port());
+    let mysql = common::plugin("wasmon_mysql");
+    let (ok, stdout, stderr) =
+        wasmon(&["plugin", "test", mysql.to_str().unwrap(), "--target", &down, "--config", r#"{"user":"exporter"}"#]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("mysql_up 0"), "{stdout}");
+    assert!(stderr.contains("connection refused"), "{stderr}");
 }

@@ -2,11 +2,13 @@
 //! else, a silent peer cannot hold a call past its timeout, and secrets never
 //! show up in what the agent logs or serves.
 
+// Helpers outside #[test] functions unwrap too: a failed setup is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{Agent, plugin, value};
 use std::net::TcpListener;
-use std::time::Duration;
 
 /// A loopback listener whose connections are accepted and then held open,
 /// silent, until the test ends.

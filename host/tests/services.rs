@@ -5,6 +5,9 @@
 //! wrong password, TLS refused) gives `*_up 0` with its reason in the log
 //! while the agent keeps serving.
 
+// Helpers outside #[test] functions unwrap too: a failed setup is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{Agent, plugin, value};

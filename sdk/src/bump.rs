@@ -8,6 +8,12 @@
 //! fails that call, so keep to the default allocator if yours streams large
 //! data through memory.
 //!
+//! **Not for plugins that use `std::net`** (or anything else reaching WASI
+//! through wasi-libc's sockets): wasi-libc receives socket data in buffers the
+//! component's `cabi_realloc`, which is this allocator, hands out, and frees
+//! them with its own `malloc`'s `free`; that traps with an out-of-bounds
+//! access. `wasmon_sdk::http` talks to `wasi:http` from Rust and is fine.
+//!
 //! Enable it in the plugin's Cargo.toml and register it at the crate root:
 //!
 //! ```ignore

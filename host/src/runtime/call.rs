@@ -136,20 +136,22 @@ fn thread_cpu_time() -> Duration {
 impl LoadedPlugin {
     /// Ask the plugin to describe itself.
     pub fn describe(&self, sandbox: &Sandbox) -> CallOutcome<PluginInfo> {
-        self.call(sandbox, "describe", async |exporter, store| exporter.call_describe(store).await).0
+        self.call(sandbox, "describe", false, async |exporter, store| exporter.call_describe(store).await).0
     }
 
     /// Ask the plugin to check its config section.
     pub fn check_config(&self, sandbox: &Sandbox, config: &str) -> CallOutcome<()> {
-        let (outcome, masker) =
-            self.call(sandbox, "check-config", async |exporter, store| exporter.call_check_config(store, config).await);
+        let (outcome, masker) = self.call(sandbox, "check-config", false, async |exporter, store| {
+            exporter.call_check_config(store, config).await
+        });
         flatten_plugin_result(outcome, &masker)
     }
 
     /// Collect from one target.
     pub fn collect(&self, sandbox: &Sandbox, target: &Target, config: &str) -> CallOutcome<Vec<MetricFamily>> {
-        let (outcome, masker) = self
-            .call(sandbox, &target.address, async |exporter, store| exporter.call_collect(store, target, config).await);
+        let (outcome, masker) = self.call(sandbox, &target.address, true, async |exporter, store| {
+            exporter.call_collect(store, target, config).await
+        });
         flatten_plugin_result(outcome, &masker)
     }
 
@@ -158,10 +160,13 @@ impl LoadedPlugin {
     /// deadline passes; the deadline also covers time spent waiting on
     /// sockets and HTTP, which the epoch cannot interrupt. Also returns the
     /// masker of the secrets the plugin was given, for its error messages.
+    /// Only a collect (`to_target`) may use the network, and only towards
+    /// `target`.
     fn call<R>(
         &self,
         sandbox: &Sandbox,
         target: &str,
+        to_target: bool,
         f: impl AsyncFnOnce(&Exporter, &mut Store<PluginState>) -> wasmtime::Result<R>,
     ) -> (CallOutcome<R>, SecretMasker) {
         let _ticking = self.epoch.enter();
@@ -181,7 +186,7 @@ impl LoadedPlugin {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
-        if sandbox.tcp {
+        if sandbox.tcp && to_target {
             match network::tcp_check(&address, self.name.clone()) {
                 Ok((needs_lookup, check)) => {
                     wasi.allow_tcp(true).allow_ip_name_lookup(needs_lookup).socket_addr_check(check);
@@ -199,7 +204,7 @@ impl LoadedPlugin {
             table: ResourceTable::new(),
             http_ctx: WasiHttpCtx::new(),
             http_hooks: CallHttpHooks {
-                egress: sandbox.http.clone(),
+                egress: sandbox.http.clone().filter(|_| to_target),
                 target: address,
                 deadline: started + sandbox.wall_timeout,
                 plugin: self.name.clone(),

@@ -418,21 +418,15 @@ fn classify_client_error(error: &hyper_util::client::legacy::Error) -> (HttpErro
     (code, reason)
 }
 
+/// What `socket_addr_check` returns: wasmtime allows the check to be async.
+pub(crate) type CheckFuture = std::pin::Pin<Box<dyn Future<Output = bool> + Send + Sync>>;
+
 /// The `wasi:sockets` check of one call: connect only to the target's
 /// addresses, bind only the implicit wildcard address of a connect.
 pub(crate) fn tcp_check(
     target: &TargetAddress,
     plugin: Arc<str>,
-) -> Result<
-    (
-        bool,
-        impl Fn(SocketAddr, SocketAddrUse) -> std::pin::Pin<Box<dyn Future<Output = bool> + Send + Sync>>
-        + Send
-        + Sync
-        + 'static,
-    ),
-    String,
-> {
+) -> Result<(bool, impl Fn(SocketAddr, SocketAddrUse) -> CheckFuture + Send + Sync + 'static), String> {
     let Some(port) = target.port else {
         return Err(format!("target {target} has no port; TCP needs host:port"));
     };
@@ -454,7 +448,7 @@ pub(crate) fn tcp_check(
                 "socket denied: {use_:?} {addr}: plugins may only connect to their scrape target"
             );
         }
-        Box::pin(async move { ok }) as std::pin::Pin<Box<dyn Future<Output = bool> + Send + Sync>>
+        Box::pin(async move { ok }) as CheckFuture
     };
     Ok((target.is_name(), check))
 }

@@ -115,9 +115,3 @@ mod tests {
         assert!(e.message.contains("has no port"), "{}", e.message);
     }
 }
-
-// An instance lives for one call: a bump allocator never needs to free, which
-// makes the many small strings of a scrape cheap (see wasmon_sdk::bump).
-#[cfg(target_arch = "wasm32")]
-#[global_allocator]
-static ALLOCATOR: wasmon_sdk::bump::BumpAllocator = wasmon_sdk::bump::BumpAllocator::new();
