@@ -264,6 +264,19 @@ fn etcd_over_mutual_tls_passes_every_family_through_and_fails_clearly() {
     let ours = parse("wasmon /probe", &agent.get("/probe?job=etcd"));
     let compared = assert_same_shape(&ours, &theirs, &[]);
     assert!(compared > 100, "only {compared} etcd families");
+    // What cannot change between the two scrapes of a single healthy member.
+    let stable = [
+        "etcd_server_has_leader",
+        "etcd_server_is_leader",
+        "etcd_server_version",
+        "etcd_cluster_version",
+        "etcd_server_id",
+    ];
+    let stable: Vec<&str> = stable.into_iter().filter(|n| theirs.iter().any(|f| f.name == *n)).collect();
+    assert!(stable.len() >= 3, "{stable:?}");
+    for name in stable {
+        assert_eq!(series(&ours, name), series(&theirs, name), "{name}");
+    }
     for (name, want) in [("etcd_endpoint_up", 1.0), ("etcd_endpoint_health", 1.0), ("etcd_endpoint_is_leader", 1.0)] {
         assert_eq!(value(&ours, name, &[]), Some(want), "{name}");
     }

@@ -497,6 +497,20 @@ mod tests {
     }
 
     #[test]
+    fn authorization_header_carries_type_and_credentials_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "abc.def\n").unwrap();
+        let auth = AuthHeader::Token {
+            kind: "Bearer".into(),
+            credentials: Credential::File("authorization.credentials_file", file),
+        };
+        assert_eq!(auth.value().unwrap().to_str().unwrap(), "Bearer abc.def");
+        let inline = AuthHeader::Token { kind: "Token".into(), credentials: Credential::Inline("x".into()) };
+        assert_eq!(inline.value().unwrap().to_str().unwrap(), "Token x");
+    }
+
+    #[test]
     fn basic_auth_header_reads_the_password_file_each_time() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("pw");
