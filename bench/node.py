@@ -111,7 +111,8 @@ def main():
     env = dict(os.environ, WASMON_CACHE_DIR=os.path.join(tmp, "cache"), WASMON_LOG="warn")
     ne = subprocess.Popen([NODE_EXPORTER, f"--web.listen-address=127.0.0.1:{ne_port}"],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wm = subprocess.Popen([WASMON, "run", "--config", config, "--web.listen-address", f"127.0.0.1:{wm_port}"],
+    wm = subprocess.Popen([WASMON, "run", "--config", config, "--web.listen-address", f"127.0.0.1:{wm_port}",
+                           "--storage.tsdb.path", os.path.join(tmp, "data")],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
         ne_url = f"http://127.0.0.1:{ne_port}/metrics"

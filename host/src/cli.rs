@@ -37,6 +37,14 @@ pub enum Command {
         /// Overrides web.listen_address.
         #[arg(long = "web.listen-address")]
         listen_address: Option<String>,
+        /// Overrides storage.tsdb.path.
+        #[arg(long = "storage.tsdb.path")]
+        storage_path: Option<PathBuf>,
+    },
+    /// Inspect a data directory of the embedded store (like `promtool tsdb`).
+    Tsdb {
+        #[command(subcommand)]
+        what: crate::tsdb_cmd::TsdbCommand,
     },
     /// Check files without running anything.
     Check {
@@ -113,7 +121,10 @@ pub fn main() -> anyhow::Result<()> {
         .thread_stack_size(8 << 20)
         .build()?;
     match cli.command {
-        Command::Run { config, listen_address } => tokio.block_on(run(config.as_deref(), listen_address, &cache_dir)),
+        Command::Run { config, listen_address, storage_path } => {
+            tokio.block_on(run(config.as_deref(), listen_address, storage_path, &cache_dir))
+        }
+        Command::Tsdb { what } => crate::tsdb_cmd::run(what),
         Command::Check { what: CheckWhat::Config { file } } => check_config(&file, &cache_dir),
         Command::CompileComponent { wasm, out } => {
             crate::runtime::compile_to_file(&wasm, &out).map_err(anyhow::Error::msg)
@@ -142,8 +153,17 @@ fn load_config(path: Option<&Path>) -> Result<Config, ConfigError> {
     }
 }
 
-async fn run(config_path: Option<&Path>, listen_override: Option<String>, cache_dir: &Path) -> anyhow::Result<()> {
-    let config = load_config(config_path).map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
+async fn run(
+    config_path: Option<&Path>,
+    listen_override: Option<String>,
+    storage_path: Option<PathBuf>,
+    cache_dir: &Path,
+) -> anyhow::Result<()> {
+    let mut config = load_config(config_path).map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
+    if let Some(path) = storage_path {
+        config.storage.tsdb.path = path;
+    }
+    let store = open_store(&config).await?;
     let listen = listen_override.unwrap_or_else(|| config.web.listen_address.clone());
     let cache_dir = config.plugins.cache_directory.clone().unwrap_or_else(|| cache_dir.to_path_buf());
     let state = AppState {
@@ -151,6 +171,13 @@ async fn run(config_path: Option<&Path>, listen_override: Option<String>, cache_
         telemetry: Arc::new(Telemetry::default()),
         ready: Arc::new(AtomicBool::new(false)),
         jobs: Arc::default(),
+        query: store.clone().map(|db| {
+            Arc::new(crate::api::prom::QueryApi {
+                db,
+                engine: wasmon_query::Engine::new(wasmon_query::EngineOptions::default()),
+                remote_write_receiver: config.web.enable_remote_write_receiver,
+            })
+        }),
     };
     state.telemetry.set(
         "wasmon_build_info",
@@ -178,7 +205,7 @@ async fn run(config_path: Option<&Path>, listen_override: Option<String>, cache_
     })
     .await??;
     *state.jobs.write().unwrap_or_else(|p| p.into_inner()) = jobs.iter().cloned().map(Arc::new).collect();
-    let _scheduler = Scheduler::start(jobs, state.latest.clone(), state.telemetry.clone());
+    let _scheduler = Scheduler::start(jobs, state.latest.clone(), state.telemetry.clone(), store.clone());
     state.ready.store(true, Ordering::Relaxed);
     tracing::info!("all plugins loaded; scraping");
 
@@ -188,7 +215,51 @@ async fn run(config_path: Option<&Path>, listen_override: Option<String>, cache_
         _ = terminate() => { tracing::info!("terminated; shutting down"); }
     }
     drop(runtime);
+    if let Some(db) = store {
+        // Everything acknowledged so far reaches the disk before we exit.
+        tokio::task::spawn_blocking(move || db.close()).await?.context("closing the store")?;
+    }
     Ok(())
+}
+
+/// Open the embedded store (replaying its WAL) and start its housekeeping:
+/// cutting blocks, retention and WAL truncation once a minute.
+async fn open_store(config: &Config) -> anyhow::Result<Option<Arc<wasmon_storage::Db>>> {
+    let tsdb = &config.storage.tsdb;
+    if !tsdb.enabled {
+        return Ok(None);
+    }
+    let options = wasmon_storage::DbOptions {
+        retention_time: tsdb.retention.time.0,
+        retention_size: tsdb.retention.size.0,
+        wal_fsync_interval: tsdb.wal_fsync_interval.0,
+        ..Default::default()
+    };
+    let path = tsdb.path.clone();
+    let started = Instant::now();
+    let db = tokio::task::spawn_blocking(move || wasmon_storage::Db::open(&path, options))
+        .await?
+        .with_context(|| format!("cannot open the store at {}", tsdb.path.display()))?;
+    let db = Arc::new(db);
+    let stats = db.stats();
+    tracing::info!(path = %tsdb.path.display(), series = stats.head_series, blocks = stats.blocks.len(),
+        took = ?started.elapsed(), "store opened");
+    let housekeeping = db.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let db = housekeeping.clone();
+            let now = crate::tsdb_cmd::now_ms();
+            match tokio::task::spawn_blocking(move || db.maintenance(now)).await {
+                Ok(Ok(report)) => tracing::debug!(?report, "store maintenance done"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "store maintenance failed"),
+                Err(e) => tracing::warn!(error = %e, "store maintenance task failed"),
+            }
+        }
+    });
+    Ok(Some(db))
 }
 
 async fn terminate() {

@@ -1,6 +1,12 @@
-//! HTTP: `/metrics`, health and readiness, the targets API and page.
+//! HTTP: `/metrics`, health and readiness, the targets API and page, and
+//! Prometheus' query API over the embedded store.
 
 mod page;
+mod params;
+pub mod prom;
+mod selector;
+
+pub use selector::parse_selector;
 
 use crate::exposition::{Format, encode_families, write_family};
 use crate::runtime::model::MetricFamily;
@@ -24,6 +30,8 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// The running jobs, for `/probe`.
     pub jobs: Arc<std::sync::RwLock<Vec<Arc<crate::scheduler::Job>>>>,
+    /// The store and query engine; `None` when the local store is disabled.
+    pub query: Option<Arc<prom::QueryApi>>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -34,6 +42,14 @@ pub fn router(state: AppState) -> Router {
         .route("/-/ready", get(ready))
         .route("/api/v1/targets", get(page::targets_api))
         .route("/probe", get(probe))
+        .route("/api/v1/query", get(prom::query).post(prom::query))
+        .route("/api/v1/query_range", get(prom::query_range).post(prom::query_range))
+        .route("/api/v1/series", get(prom::series).post(prom::series))
+        .route("/api/v1/labels", get(prom::labels).post(prom::labels))
+        .route("/api/v1/label/{name}/values", get(prom::label_values))
+        .route("/api/v1/metadata", get(prom::metadata))
+        .route("/api/v1/status/buildinfo", get(prom::buildinfo))
+        .route("/api/v1/write", axum::routing::post(prom::write))
         .with_state(state)
 }
 

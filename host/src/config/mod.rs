@@ -33,7 +33,56 @@ pub struct Config {
     #[serde(default)]
     pub plugins: PluginsConfig,
     #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
     pub scrape_configs: Vec<ScrapeConfig>,
+}
+
+/// `storage.tsdb`: the embedded store. Keys mirror Prometheus' flags
+/// (`--storage.tsdb.path`, `--storage.tsdb.retention.time`, `.size`).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    pub tsdb: TsdbConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TsdbConfig {
+    /// Keep scraped samples locally and serve the query API.
+    pub enabled: bool,
+    /// Data directory (WAL and blocks), relative to the working directory.
+    pub path: PathBuf,
+    pub retention: RetentionConfig,
+    /// How often the WAL is fsynced: a crash (power loss, `kill -9`) loses at
+    /// most the samples of this last interval. `0s` syncs on every commit.
+    pub wal_fsync_interval: PromDuration,
+}
+
+impl Default for TsdbConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            path: "data".into(),
+            retention: RetentionConfig::default(),
+            wal_fsync_interval: PromDuration(Duration::from_secs(1)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Blocks older than this are deleted (Prometheus' default, 15d).
+    pub time: PromDuration,
+    /// Oldest blocks are deleted while the store is bigger than this; 0 = no limit.
+    pub size: ByteSize,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self { time: PromDuration(Duration::from_secs(15 * 86_400)), size: ByteSize(0) }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -73,11 +122,14 @@ impl Default for PathsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct WebConfig {
     pub listen_address: String,
+    /// Accept samples on `POST /api/v1/write` (Prometheus'
+    /// `--web.enable-remote-write-receiver`).
+    pub enable_remote_write_receiver: bool,
 }
 
 impl Default for WebConfig {
     fn default() -> Self {
-        Self { listen_address: "127.0.0.1:9101".into() }
+        Self { listen_address: "127.0.0.1:9101".into(), enable_remote_write_receiver: false }
     }
 }
 
@@ -296,6 +348,12 @@ impl Config {
                 locate(text, "listen_address:"),
                 format!("web.listen_address {:?} is not an address like 127.0.0.1:9101", self.web.listen_address),
             );
+        }
+        if self.storage.tsdb.enabled && self.storage.tsdb.path.as_os_str().is_empty() {
+            report(locate(text, "path:"), "storage.tsdb.path is empty; name a data directory".into());
+        }
+        if self.storage.tsdb.retention.time.0.is_zero() {
+            report(locate(text, "time:"), "storage.tsdb.retention.time must be greater than 0".into());
         }
         if self.global.scrape_timeout > self.global.scrape_interval {
             report(

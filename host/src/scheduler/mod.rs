@@ -4,6 +4,7 @@
 
 pub mod validate;
 
+use crate::ingest::{StalenessTracker, flatten};
 use crate::runtime::model::{Label, Metric, MetricFamily, MetricKind, MetricValue, Target};
 use crate::runtime::{CallFailure, FailureReason, LoadedPlugin, Sandbox};
 use crate::telemetry::Telemetry;
@@ -135,7 +136,12 @@ impl Drop for Scheduler {
 
 impl Scheduler {
     /// Start one loop per target. Must be called inside a tokio runtime.
-    pub fn start(jobs: Vec<Job>, latest: Arc<LatestScrapes>, telemetry: Arc<Telemetry>) -> Self {
+    pub fn start(
+        jobs: Vec<Job>,
+        latest: Arc<LatestScrapes>,
+        telemetry: Arc<Telemetry>,
+        store: Option<Arc<wasmon_storage::Db>>,
+    ) -> Self {
         let mut handles = Vec::new();
         for job in jobs {
             let job = Arc::new(job);
@@ -152,7 +158,8 @@ impl Scheduler {
                     timeout: job.timeout,
                     families: Vec::new(),
                 });
-                let looper = TargetLoop::new(job.clone(), target.clone(), latest.clone(), telemetry.clone());
+                let mut looper = TargetLoop::new(job.clone(), target.clone(), latest.clone(), telemetry.clone());
+                looper.store = store.clone();
                 handles.push(tokio::spawn(looper.run()));
             }
         }
@@ -179,6 +186,9 @@ pub struct TargetLoop {
     backoff_until: Option<Instant>,
     last_failure: Option<CallFailure>,
     previous_series: HashSet<u64>,
+    /// Where scraped samples go; `None` when the local store is disabled.
+    pub store: Option<Arc<wasmon_storage::Db>>,
+    staleness: StalenessTracker,
 }
 
 const HELP_TRAPS: &str = "Plugin calls that ended in a trap or limit hit, by reason.";
@@ -206,6 +216,8 @@ impl TargetLoop {
             backoff_until: None,
             last_failure: None,
             previous_series: HashSet::new(),
+            store: None,
+            staleness: StalenessTracker::default(),
         }
     }
 
@@ -415,6 +427,7 @@ impl TargetLoop {
                 }],
             });
         }
+        self.store_samples(&families, at);
         self.latest.put(ScrapeSnapshot {
             target: self.target.clone(),
             plugin: self.job.plugin.name.to_string(),
@@ -426,6 +439,29 @@ impl TargetLoop {
             timeout: self.job.timeout,
             families,
         });
+    }
+}
+
+impl TargetLoop {
+    /// Write a scrape to the store, with staleness markers for the series
+    /// the previous scrape had and this one lacks (all of them when the
+    /// scrape failed), as Prometheus' scrape loop does.
+    fn store_samples(&mut self, families: &[MetricFamily], at: SystemTime) {
+        let Some(store) = &self.store else { return };
+        let t = at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+        let mut samples = Vec::with_capacity(families.iter().map(|f| f.metrics.len()).sum());
+        flatten(families, t, &mut samples);
+        self.staleness.track(&mut samples, t);
+        let report = store.append_batch(&samples);
+        if report.rejected() > 0 {
+            self.telemetry.inc(
+                "wasmon_tsdb_samples_rejected_total",
+                "Scraped samples the store refused (out of order, duplicate timestamp).",
+                &[("job", &self.job.name)],
+                report.rejected() as f64,
+            );
+            tracing::warn!(job = %self.job.name, target = %self.target.address, %report, "store refused samples");
+        }
     }
 }
 

@@ -41,22 +41,31 @@ pub struct Agent {
     pub child: Child,
     pub base: String,
     pub log: PathBuf,
+    /// The store's data directory (`--storage.tsdb.path`).
+    pub data: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl Agent {
     /// Start the agent with `config` (YAML) on a free port and wait until ready.
     pub fn start(config: &str) -> Agent {
-        Self::start_with(Some(config))
+        Self::start_with(Some(config), None)
     }
 
     /// Start the agent on its embedded default (no --config).
     pub fn start_default() -> Agent {
-        Self::start_with(None)
+        Self::start_with(None, None)
     }
 
-    fn start_with(config: Option<&str>) -> Agent {
+    /// Start with `config` on an existing data directory (a restart).
+    #[allow(dead_code)]
+    pub fn start_with_data(config: &str, data: &std::path::Path) -> Agent {
+        Self::start_with(Some(config), Some(data))
+    }
+
+    fn start_with(config: Option<&str>, data: Option<&std::path::Path>) -> Agent {
         let dir = tempfile::tempdir().expect("tempdir");
+        let data = data.map(|d| d.to_path_buf()).unwrap_or_else(|| dir.path().join("data"));
         let port = free_port();
         let log = dir.path().join("agent.log");
         let mut command = Command::new(env!("CARGO_BIN_EXE_wasmon"));
@@ -69,13 +78,15 @@ impl Agent {
         let child = command
             .arg("--web.listen-address")
             .arg(format!("127.0.0.1:{port}"))
+            .arg("--storage.tsdb.path")
+            .arg(&data)
             .env("WASMON_CACHE_DIR", cache_dir())
             .env("WASMON_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("spawn wasmon");
-        let mut agent = Agent { child, base: format!("http://127.0.0.1:{port}"), log, _dir: dir };
+        let mut agent = Agent { child, base: format!("http://127.0.0.1:{port}"), log, data, _dir: dir };
         agent.wait_ready();
         agent
     }
@@ -98,6 +109,32 @@ impl Agent {
 
     pub fn get(&self, path: &str) -> String {
         reqwest::blocking::get(format!("{}{path}", self.base)).and_then(|r| r.text()).expect("GET")
+    }
+
+    #[allow(dead_code)]
+    pub fn data_dir(&self) -> PathBuf {
+        self.data.clone()
+    }
+
+    /// SIGKILL: no shutdown work at all, like a crash.
+    #[allow(dead_code)]
+    pub fn kill_9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    #[allow(dead_code)]
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("wasmon did not exit within 30s of SIGTERM:\n{}", self.log_text());
     }
 
     pub fn log_text(&self) -> String {

@@ -10,6 +10,7 @@
 pub mod etcd;
 pub mod mariadb;
 pub mod nginx;
+pub mod prometheus;
 
 use std::net::TcpListener;
 use std::path::Path;

@@ -154,6 +154,8 @@ impl Agent {
             .args(["run", "--config"])
             .arg(&config)
             .args(["--web.listen-address", &addr])
+            .arg("--storage.tsdb.path")
+            .arg(dir.path().join("data"))
             .env("WASMON_CACHE_DIR", dir.path().join("cache"))
             .env("WASMON_LOG", "warn")
             .stdout(Stdio::null())
