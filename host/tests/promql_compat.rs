@@ -92,7 +92,7 @@ fn dataset() -> Vec<SeriesDef> {
         def(&[("__name__", "special"), ("kind", "neginf")], |i| {
             Some(if i % 4 == 0 { f64::NEG_INFINITY } else { -2.0 })
         }),
-        def(&[("__name__", "gappy"), ("instance", "x")], |i| (i < 60 || i > 120).then_some(i as f64)),
+        def(&[("__name__", "gappy"), ("instance", "x")], |i| (!(60..=120).contains(&i)).then_some(i as f64)),
         def(&[("__name__", "ending"), ("instance", "y")], |i| match i {
             0..100 => Some(i as f64 * 1.5),
             100 => Some(f64::from_bits(STALE_NAN)),
@@ -207,7 +207,8 @@ fn compare(ours: &Json, theirs: &Json, ordered: bool) -> Option<String> {
     match a["resultType"].as_str() {
         Some("scalar") | Some("string") => {
             let (x, y) = (point(&a["result"]), point(&b["result"]));
-            (!points_equal(&[x.clone()], &[y.clone()])).then(|| format!("ours {x:?} / prometheus {y:?}"))
+            (!points_equal(std::slice::from_ref(&x), std::slice::from_ref(&y)))
+                .then(|| format!("ours {x:?} / prometheus {y:?}"))
         }
         Some(kind) => {
             let key = if kind == "vector" { "value" } else { "values" };

@@ -182,6 +182,21 @@ fn scraped_series_are_stored_and_queryable() {
     let buildinfo: Json = serde_json::from_str(&agent.get("/api/v1/status/buildinfo")).unwrap();
     assert!(buildinfo["data"]["version"].is_string());
     assert!(buildinfo["data"].get("features").is_none(), "a features map makes Grafana think this is Mimir");
+    let metadata: Json = serde_json::from_str(&agent.get("/api/v1/metadata?metric=up")).unwrap();
+    assert_eq!(metadata["data"]["up"][0]["type"], "gauge", "{metadata}");
+    // Grafana posts forms.
+    let now = now_ms() / 1000 + 1;
+    let form = format!("query=up&start={}&end={now}&step=1s", now - 60);
+    let posted = reqwest::blocking::Client::new()
+        .post(format!("{}/api/v1/query_range", agent.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .and_then(|r| r.text())
+        .unwrap();
+    let posted: Json = serde_json::from_str(&posted).unwrap();
+    assert_eq!(posted["data"]["resultType"], "matrix", "{posted}");
+    assert!(posted["data"]["result"][0]["values"].as_array().is_some_and(|v| !v.is_empty()), "{posted}");
     let bad: Json = serde_json::from_str(&agent.get("/api/v1/query?query=rate(up")).unwrap();
     assert_eq!(bad["status"], "error");
     assert_eq!(bad["errorType"], "bad_data");
@@ -207,4 +222,34 @@ fn tsdb_list_and_dump_read_a_data_dir() {
     let lines: Vec<&str> = dump.lines().collect();
     assert_eq!(lines.len(), 10, "{dump}");
     assert_eq!(lines[3], format!("dump_me{{}} 1.5 {}", t0 + 3000));
+}
+
+/// A target whose scrapes start failing: its series get a staleness marker
+/// at the first failed scrape, so an instant query stops returning them at
+/// once instead of five minutes later, while `up` keeps going (as 0).
+#[test]
+fn a_failing_scrape_marks_its_series_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("present");
+    std::fs::write(&file, "12345").unwrap();
+    let config = format!(
+        "global: {{scrape_interval: 1s, scrape_timeout: 500ms}}\nscrape_configs:\n  - job_name: flaky\n    plugin: {}\n    static_configs: [{{targets: [flaky]}}]\n    config: {{mode: read-file, path: {}}}\n    capabilities: {{files: [\"{}/*\"]}}\n",
+        common::plugin("wasmon_hostile").display(),
+        file.display(),
+        dir.path().display()
+    );
+    let agent = common::Agent::start(&config);
+    let value_now = |q: &str| -> Option<String> {
+        let a = query(&agent.base, q, now_ms());
+        a["data"]["result"][0]["value"][1].as_str().map(str::to_owned)
+    };
+    let bytes = common::eventually(Duration::from_secs(30), || value_now("hostile_read_bytes")).expect("stored");
+    assert_eq!(bytes, "5");
+    std::fs::remove_file(&file).unwrap();
+    common::eventually(Duration::from_secs(30), || (value_now(r#"up{job="flaky"}"#)? == "0").then_some(()))
+        .expect("up goes to 0");
+    assert_eq!(value_now("hostile_read_bytes"), None, "the series is stale right after the failed scrape");
+    let raw = query(&agent.base, "hostile_read_bytes[1m]", now_ms());
+    let points = raw["data"]["result"][0]["values"].as_array().expect("raw samples still there").len();
+    assert!(points >= 1, "the samples before the failure are kept");
 }

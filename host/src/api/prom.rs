@@ -170,7 +170,7 @@ fn selectors(p: &Params, required: bool) -> Result<Vec<Vec<Matcher>>, ApiError> 
     }
     let mut out = Vec::new();
     for text in texts {
-        out.extend(super::selector::parse_selector(text).map_err(|e| ApiError::bad_data(e))?);
+        out.extend(super::selector::parse_selector(text).map_err(ApiError::bad_data)?);
     }
     Ok(out)
 }

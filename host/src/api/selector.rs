@@ -33,7 +33,7 @@ pub fn parse_selector(text: &str) -> Result<Vec<Vec<Matcher>>, String> {
     if vs.matchers.or_matchers.is_empty() {
         Ok(vec![convert(&vs.matchers.matchers)?])
     } else {
-        vs.matchers.or_matchers.iter().map(|list| convert(list)).collect()
+        vs.matchers.or_matchers.iter().map(|list| convert(list)).collect::<Result<Vec<_>, _>>()
     }
 }
 
