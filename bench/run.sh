@@ -5,8 +5,9 @@
 source "$(dirname "$0")/../scripts/lib.sh"
 ensure_wasm_target
 ensure_apt_packages prometheus-node-exporter nginx prometheus-nginx-exporter mariadb-server \
-    prometheus-mysqld-exporter etcd-server openssl curl
+    prometheus-mysqld-exporter etcd-server openssl curl prometheus
 build_plugins
 cargo build --locked --release -p wasmon -p wasmon-test-servers
 python3 bench/node.py "$@"
+python3 bench/storage.py
 target/release/bench-services

@@ -185,6 +185,12 @@ async fn run(
         &[("version", env!("CARGO_PKG_VERSION"))],
         1.0,
     );
+    // One WAL-tailing queue per remote_write endpoint; dropped at the end of
+    // `run`, which persists each queue's position.
+    let _remote_write = match &store {
+        Some(db) => crate::remote::start(&config.remote_write, db, &state.telemetry)?,
+        None => Vec::new(),
+    };
     // Serve health and readiness while plugins compile.
     let listener =
         tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;

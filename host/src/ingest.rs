@@ -70,11 +70,6 @@ impl StalenessTracker {
         }
         self.previous = current;
     }
-
-    /// The target went away: mark everything it had as stale.
-    pub fn end(&mut self, t: i64) -> Vec<StoredSample> {
-        self.previous.drain().map(|l| (l, t, stale_nan())).collect()
-    }
 }
 
 #[cfg(test)]
@@ -143,8 +138,5 @@ mod tests {
         flatten(&[family("x", MetricKind::Gauge, vec![MetricValue::Gauge(1.0)])], 3, &mut third);
         tracker.track(&mut third, 3);
         assert_eq!(third.len(), 1, "a stale series is marked once");
-        let ended = tracker.end(4);
-        assert_eq!(ended.len(), 1);
-        assert!(is_stale_nan(ended[0].2));
     }
 }

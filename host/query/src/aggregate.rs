@@ -264,7 +264,7 @@ fn top_bottom(g: &Grouping, top: bool, k: f64, vec: &Vector, cache: &mut LabelCa
     let mut out = Vec::new();
     for mut h in heaps {
         // Best first, NaN last, as Prometheus' reversed heap sort.
-        h.sort_by(|a, b| crate::functions::cmp_nan_last(a.v, b.v, !top));
+        h.sort_by(|a, b| crate::functions::cmp_nan_last(a.v, b.v, top));
         out.extend(h);
     }
     Ok(out)

@@ -8,7 +8,7 @@ use promql_parser::parser::token::{T_LIMIT_RATIO, T_LIMITK};
 use promql_parser::parser::value::ValueType;
 use wasmon_storage::{Querier, SeriesSamples};
 
-use crate::error::{QueryError, Result};
+use crate::error::{QueryError, Result as EvalResult};
 use crate::eval::Evaluator;
 use crate::value::{Evaluated, Value, VectorSample, steps_to_series};
 
@@ -43,7 +43,7 @@ impl Engine {
     }
 
     /// Evaluates `query` at `t_ms`, like `/api/v1/query`.
-    pub fn instant(&self, q: &dyn Querier, query: &str, t_ms: i64) -> Result<Value> {
+    pub fn instant(&self, q: &dyn Querier, query: &str, t_ms: i64) -> Result<Value, QueryError> {
         let expr = parse(query)?;
         let ev = self.evaluator(q, t_ms, t_ms, 1);
         Ok(match ev.eval(&expr)? {
@@ -67,7 +67,14 @@ impl Engine {
     /// Evaluates `query` at `start_ms, start_ms + step_ms, ... <= end_ms`,
     /// like `/api/v1/query_range`. Always returns a [`Value::Matrix`] sorted
     /// by labels.
-    pub fn range(&self, q: &dyn Querier, query: &str, start_ms: i64, end_ms: i64, step_ms: i64) -> Result<Value> {
+    pub fn range(
+        &self,
+        q: &dyn Querier,
+        query: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<Value, QueryError> {
         if end_ms < start_ms {
             return Err(QueryError::InvalidParam("end timestamp must not be before start time".into()));
         }
@@ -76,7 +83,7 @@ impl Engine {
                 "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
             ));
         }
-        if (end_ms - start_ms) / step_ms > MAX_POINTS_PER_SERIES {
+        if end_ms.checked_sub(start_ms).is_none_or(|d| d / step_ms > MAX_POINTS_PER_SERIES) {
             return Err(QueryError::InvalidParam(
                 "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"
                     .into(),
@@ -210,7 +217,7 @@ const FUNCTIONS_2_42: &[&str] = &[
 const HOLT_WINTERS: &str = "holt_winters";
 const HOLT_WINTERS_NEW: &str = "double_exponential_smoothing";
 
-pub(crate) fn parse(query: &str) -> Result<Expr> {
+pub(crate) fn parse(query: &str) -> EvalResult<Expr> {
     let (text, renamed) = rename_holt_winters(query)?;
     // The parser is third-party code; a panic on odd input must not take the
     // agent down.
@@ -226,7 +233,7 @@ pub(crate) fn parse(query: &str) -> Result<Expr> {
 
 /// Rewrites `holt_winters(` to the parser's name, outside string literals and
 /// comments. Rejects the new name, which 2.42 does not know.
-fn rename_holt_winters(q: &str) -> Result<(String, bool)> {
+fn rename_holt_winters(q: &str) -> EvalResult<(String, bool)> {
     let b = q.as_bytes();
     let mut out = String::with_capacity(q.len());
     let mut renamed = false;
@@ -279,7 +286,7 @@ fn unknown_function(name: &str) -> QueryError {
 }
 
 /// Rejects what the parser accepts but Prometheus 2.42 does not.
-fn check_2_42(e: &Expr) -> Result<()> {
+fn check_2_42(e: &Expr) -> EvalResult<()> {
     match e {
         Expr::Aggregate(a) => {
             if matches!(a.op.id(), T_LIMITK | T_LIMIT_RATIO) {
@@ -316,7 +323,7 @@ fn check_2_42(e: &Expr) -> Result<()> {
     }
 }
 
-fn check_selector(vs: &promql_parser::parser::VectorSelector) -> Result<()> {
+fn check_selector(vs: &promql_parser::parser::VectorSelector) -> EvalResult<()> {
     if vs.matchers.or_matchers.is_empty() {
         Ok(())
     } else {

@@ -65,7 +65,7 @@ pub(crate) struct RangeSource {
 
 impl<'a> Evaluator<'a> {
     pub fn steps(&self) -> usize {
-        usize::try_from((self.end - self.start) / self.interval + 1).unwrap_or(0)
+        usize::try_from(self.end.saturating_sub(self.start) / self.interval + 1).unwrap_or(0)
     }
 
     pub fn ts(&self, step: usize) -> i64 {
@@ -283,7 +283,7 @@ impl<'a> Evaluator<'a> {
         if start > end {
             return Ok(RangeSource { series: Vec::new(), range, offset, at });
         }
-        if usize::try_from((end - start) / step).map_or(true, |n| n >= self.max_samples) {
+        if usize::try_from(end.saturating_sub(start) / step).map_or(true, |n| n >= self.max_samples) {
             return Err(QueryError::TooManySamples);
         }
         let inner = self.with_grid(start, end, step);

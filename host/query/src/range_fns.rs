@@ -177,8 +177,8 @@ fn extrapolated_rate(w: &Window, is_counter: bool, is_rate: bool) -> Option<f64>
             prev = p.v;
         }
     }
-    let mut to_start = (first.t - w.range_start) as f64 / 1000.0;
-    let to_end = (w.range_end - last.t) as f64 / 1000.0;
+    let mut to_start = first.t.saturating_sub(w.range_start) as f64 / 1000.0;
+    let to_end = w.range_end.saturating_sub(last.t) as f64 / 1000.0;
     let sampled = (last.t - first.t) as f64 / 1000.0;
     let avg_step = sampled / (pts.len() - 1) as f64;
     if is_counter && result > 0.0 && first.v >= 0.0 {
@@ -228,7 +228,7 @@ fn linear_regression(pts: &[Point], intercept_time: i64) -> (f64, f64) {
             const_y = false;
         }
         n += 1.0;
-        let x = (p.t - intercept_time) as f64 / 1e3;
+        let x = p.t.saturating_sub(intercept_time) as f64 / 1e3;
         (sum_x, c_x) = kahan_inc(x, sum_x, c_x);
         (sum_y, c_y) = kahan_inc(p.v, sum_y, c_y);
         (sum_xy, c_xy) = kahan_inc(x * p.v, sum_xy, c_xy);

@@ -55,7 +55,6 @@ fn parse_number(s: &str) -> Option<f64> {
         "Inf" | "+Inf" | "inf" | "+inf" => Some(f64::INFINITY),
         "-Inf" | "-inf" => Some(f64::NEG_INFINITY),
         "NaN" | "nan" => Some(f64::NAN),
-        _ if s.starts_with("0x") => i64::from_str_radix(&s[2..], 16).ok().map(|v| v as f64),
         _ => s.parse::<f64>().ok().filter(|_| !s.contains(char::is_alphabetic) || s.contains(['e', 'E'])),
     }
 }
@@ -175,6 +174,7 @@ fn almost_equal(a: f64, b: f64) -> bool {
 
 enum Expected {
     Scalar(f64),
+    String(String),
     Series(Labels, Vec<SeqValue>),
 }
 
@@ -222,7 +222,10 @@ fn check_result(ev: &Eval, got: Value) -> Result<(), String> {
             [Expected::Scalar(e)] if almost_equal(*e, v) => Ok(()),
             _ => Err(format!("got scalar {v}")),
         },
-        Value::String { v, .. } => Err(format!("got string {v:?}")),
+        Value::String { v, .. } => match ev.expected.as_slice() {
+            [Expected::String(e)] if *e == v => Ok(()),
+            _ => Err(format!("got string {v:?}")),
+        },
         Value::Vector(samples) => {
             let mut exp = Vec::new();
             for e in &ev.expected {
@@ -231,7 +234,7 @@ fn check_result(ev: &Eval, got: Value) -> Result<(), String> {
                         [SeqValue::Value(v)] => exp.push((l.clone(), *v)),
                         _ => return Err("expected vector lines need exactly one value".into()),
                     },
-                    Expected::Scalar(_) => return Err(format!("expected scalar, got vector {samples:?}")),
+                    _ => return Err(format!("expected scalar or string, got vector {samples:?}")),
                 }
             }
             let show = || samples.iter().map(|s| format!("{} {}", s.labels, s.v)).collect::<Vec<_>>().join("\n    ");
@@ -271,7 +274,7 @@ fn check_result(ev: &Eval, got: Value) -> Result<(), String> {
                 return Err(format!("expected {} series, got {}:\n    {}", ev.expected.len(), series.len(), show()));
             }
             for e in &ev.expected {
-                let Expected::Series(l, vals) = e else { return Err("expected scalar, got matrix".into()) };
+                let Expected::Series(l, vals) = e else { return Err("expected series, got matrix".into()) };
                 let s =
                     series.iter().find(|s| s.labels == *l).ok_or_else(|| format!("missing {l}:\n    {}", show()))?;
                 let want: Vec<(Option<i64>, f64)> = vals
@@ -296,6 +299,42 @@ fn check_result(ev: &Eval, got: Value) -> Result<(), String> {
     }
 }
 
+/// Re-runs a passing instant evaluation as a range query around its time and
+/// checks that the step at that time matches: range queries share every
+/// code path with instant ones but run them over many steps at once.
+fn check_range_consistency(engine: &Engine, store: &VecStore, ev: &Eval, got: &Value) -> Result<(), String> {
+    let EvalKind::Instant(t) = ev.kind else { return Ok(()) };
+    // `@ start()` / `@ end()` legitimately depend on the query range.
+    if ev.expr.contains("start()") || ev.expr.contains("end()") {
+        return Ok(());
+    }
+    let expected: Vec<(Labels, f64)> = match got {
+        Value::Vector(v) => v.iter().map(|s| (s.labels.clone(), s.v)).collect(),
+        Value::Scalar { v, .. } => vec![(Labels::default(), *v)],
+        _ => return Ok(()),
+    };
+    for (start, step) in [(t - 70_000, 35_000), (t - 3_000, 1_000), (t, 7_000)] {
+        let Value::Matrix(series) =
+            engine.range(store, &ev.expr, start, t + 2 * step, step).map_err(|e| format!("range query failed: {e}"))?
+        else {
+            return Err("range query did not return a matrix".into());
+        };
+        let mut at_t: Vec<(Labels, f64)> = series
+            .iter()
+            .filter_map(|s| s.samples.iter().find(|p| p.t == t).map(|p| (s.labels.clone(), p.v)))
+            .collect();
+        let mut want = expected.clone();
+        at_t.sort_by(|a, b| a.0.cmp(&b.0));
+        want.sort_by(|a, b| a.0.cmp(&b.0));
+        let same =
+            at_t.len() == want.len() && at_t.iter().zip(&want).all(|(a, b)| a.0 == b.0 && almost_equal(a.1, b.1));
+        if !same {
+            return Err(format!("range query (start {start}, step {step}) differs at {t}: {at_t:?} vs {want:?}"));
+        }
+    }
+    Ok(())
+}
+
 fn run_eval(engine: &Engine, store: &VecStore, ev: &Eval) -> Result<(), String> {
     let res = match ev.kind {
         EvalKind::Instant(t) => engine.instant(store, &ev.expr, t),
@@ -308,7 +347,13 @@ fn run_eval(engine: &Engine, store: &VecStore, ev: &Eval) -> Result<(), String> 
         },
         (Ok(v), true) => Err(format!("expected error, got {v:?}")),
         (Err(e), false) => Err(format!("unexpected error: {e}")),
-        (Ok(v), false) => check_result(ev, v),
+        (Ok(v), false) => {
+            check_result(ev, v.clone())?;
+            if std::env::var_os("PROMQLTEST_NO_RANGE").is_none() {
+                check_range_consistency(engine, store, ev, &v)?;
+            }
+            Ok(())
+        }
     }
 }
 
@@ -391,6 +436,10 @@ fn run_file(path: &Path) -> Outcome {
                 for l in body {
                     if let Some(m) = l.strip_prefix("expected_fail_message ") {
                         ev.fail_message = Some(m.trim().to_string());
+                        continue;
+                    }
+                    if let Some(q) = l.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+                        ev.expected.push(Expected::String(q.to_string()));
                         continue;
                     }
                     if let Some(v) = parse_number(l) {

@@ -36,6 +36,9 @@ pub struct Config {
     pub storage: StorageConfig,
     #[serde(default)]
     pub scrape_configs: Vec<ScrapeConfig>,
+    /// Endpoints the store's samples are sent to (Prometheus' `remote_write`).
+    #[serde(default)]
+    pub remote_write: Vec<RemoteWriteConfig>,
 }
 
 /// `storage.tsdb`: the embedded store. Keys mirror Prometheus' flags
@@ -279,6 +282,230 @@ impl ScrapeConfig {
     }
 }
 
+/// One `remote_write` endpoint, with Prometheus' keys plus `buffer_limit`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteWriteConfig {
+    /// `http://` or `https://` URL of the receiver, e.g. `.../api/v1/write`.
+    pub url: String,
+    /// Names the queue in metrics (`remote` label) and its position file;
+    /// defaults to a hash of the URL.
+    pub name: Option<String>,
+    #[serde(default = "default_remote_timeout")]
+    pub remote_timeout: PromDuration,
+    /// Extra request headers; the remote-write protocol headers cannot be set.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub write_relabel_configs: Vec<RelabelConfig>,
+    pub tls_config: Option<TlsConfig>,
+    pub basic_auth: Option<BasicAuth>,
+    pub authorization: Option<Authorization>,
+    #[serde(default)]
+    pub queue_config: QueueConfig,
+    /// WAL bytes this queue may fall behind (and keep from truncation) while
+    /// the receiver is unreachable; beyond it the oldest samples are dropped
+    /// and counted. `0` = no limit.
+    #[serde(default = "default_buffer_limit")]
+    pub buffer_limit: ByteSize,
+}
+
+fn default_remote_timeout() -> PromDuration {
+    PromDuration(Duration::from_secs(30))
+}
+
+fn default_buffer_limit() -> ByteSize {
+    ByteSize(512 << 20)
+}
+
+impl RemoteWriteConfig {
+    /// `name`, or a short hash of the URL (stable across restarts, so the
+    /// queue finds its position again).
+    pub fn queue_name(&self) -> String {
+        use sha2::Digest;
+        match &self.name {
+            Some(name) => name.clone(),
+            None => hex::encode(&sha2::Sha256::digest(self.url.as_bytes())[..3]),
+        }
+    }
+}
+
+/// Prometheus' remote-write `queue_config` (same defaults). Shards start
+/// at `min_shards` and grow up to `max_shards` while the queue lags.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    /// Samples buffered per shard before reading the WAL pauses.
+    pub capacity: usize,
+    pub max_shards: usize,
+    pub min_shards: usize,
+    pub max_samples_per_send: usize,
+    /// Longest a sample waits in a shard for its batch to fill.
+    pub batch_send_deadline: PromDuration,
+    pub min_backoff: PromDuration,
+    pub max_backoff: PromDuration,
+    pub retry_on_http_429: bool,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            capacity: 10_000,
+            max_shards: 50,
+            min_shards: 1,
+            max_samples_per_send: 2_000,
+            batch_send_deadline: PromDuration(Duration::from_secs(5)),
+            min_backoff: PromDuration(Duration::from_millis(30)),
+            max_backoff: PromDuration(Duration::from_secs(5)),
+            retry_on_http_429: true,
+        }
+    }
+}
+
+/// One relabeling step, as in Prometheus' `relabel_configs` (same defaults:
+/// separator `;`, regex `(.*)` anchored at both ends, replacement `$1`,
+/// action `replace`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelabelConfig {
+    #[serde(default)]
+    pub source_labels: Vec<String>,
+    #[serde(default = "default_separator")]
+    pub separator: String,
+    #[serde(default = "default_relabel_regex")]
+    pub regex: String,
+    #[serde(default)]
+    pub target_label: String,
+    #[serde(default = "default_replacement")]
+    pub replacement: String,
+    #[serde(default)]
+    pub action: RelabelAction,
+}
+
+fn default_separator() -> String {
+    ";".into()
+}
+
+fn default_relabel_regex() -> String {
+    "(.*)".into()
+}
+
+fn default_replacement() -> String {
+    "$1".into()
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RelabelAction {
+    #[default]
+    Replace,
+    Keep,
+    Drop,
+    LabelDrop,
+    LabelKeep,
+    LabelMap,
+    Lowercase,
+    Uppercase,
+    KeepEqual,
+    DropEqual,
+}
+
+/// Headers the remote-write protocol (or the HTTP client) owns; like
+/// Prometheus, `headers` may not set them.
+const RESERVED_REMOTE_HEADERS: [&str; 13] = [
+    "host",
+    "content-encoding",
+    "content-length",
+    "content-type",
+    "user-agent",
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "www-authenticate",
+    "accept-encoding",
+    "x-prometheus-remote-write-version",
+    "transfer-encoding",
+];
+
+/// Problems of the `remote_write` section, each with its line.
+fn validate_remote_write(config: &Config, text: &str, report: &mut dyn FnMut(Option<usize>, String)) {
+    if !config.remote_write.is_empty() && !config.storage.tsdb.enabled {
+        report(
+            locate(text, "remote_write:"),
+            "remote_write sends from the store's WAL; it needs storage.tsdb.enabled: true".into(),
+        );
+    }
+    let mut names = HashSet::new();
+    for (index, rw) in config.remote_write.iter().enumerate() {
+        let line = locate(text, &rw.url).or_else(|| locate(text, "remote_write:"));
+        let name = rw.queue_name();
+        let at = format!("remote_write[{index}] ({name})");
+        let scheme = match rw.url.parse::<http::Uri>() {
+            Ok(uri) if uri.host().is_some() && uri.scheme_str() == Some("http") => Some(Scheme::Http),
+            Ok(uri) if uri.host().is_some() && uri.scheme_str() == Some("https") => Some(Scheme::Https),
+            _ => {
+                report(line, format!("{at}: url {:?} is not an http:// or https:// URL", rw.url));
+                None
+            }
+        };
+        if name.is_empty() {
+            report(line, format!("{at}: name is empty"));
+        }
+        if !names.insert(name.clone()) {
+            report(line, format!("{at}: name {name:?} is used by an earlier remote_write; names must be unique"));
+        }
+        if rw.remote_timeout.0.is_zero() {
+            report(line, format!("{at}: remote_timeout must be greater than 0"));
+        }
+        for (header, value) in &rw.headers {
+            let lower = header.to_ascii_lowercase();
+            if RESERVED_REMOTE_HEADERS.contains(&lower.as_str()) {
+                report(
+                    line,
+                    format!("{at}: headers: {header} is set by the remote-write protocol and cannot be changed"),
+                );
+            } else if lower == "authorization" && (rw.basic_auth.is_some() || rw.authorization.is_some()) {
+                report(line, format!("{at}: headers: authorization conflicts with basic_auth/authorization"));
+            } else if http::HeaderName::from_bytes(header.as_bytes()).is_err()
+                || http::HeaderValue::from_str(value).is_err()
+            {
+                report(line, format!("{at}: headers: {header:?} is not a valid header name and value"));
+            }
+        }
+        let q = &rw.queue_config;
+        if q.capacity == 0 || q.max_samples_per_send == 0 {
+            report(line, format!("{at}: queue_config.capacity and max_samples_per_send must be greater than 0"));
+        }
+        if q.min_shards == 0 || q.max_shards < q.min_shards {
+            report(line, format!("{at}: queue_config needs 1 <= min_shards <= max_shards"));
+        }
+        if q.batch_send_deadline.0.is_zero() {
+            report(line, format!("{at}: queue_config.batch_send_deadline must be greater than 0"));
+        }
+        if q.min_backoff.0.is_zero() || q.min_backoff > q.max_backoff {
+            report(line, format!("{at}: queue_config needs 0 < min_backoff <= max_backoff"));
+        }
+        if let Err(e) = crate::remote::relabel::Relabeler::new(&rw.write_relabel_configs) {
+            report(line, format!("{at}: write_relabel_configs{e}"));
+        }
+        if let Some(scheme) = scheme {
+            let secrets = BTreeMap::new();
+            for problem in network::validate(
+                &at,
+                scheme,
+                rw.tls_config.as_ref(),
+                rw.basic_auth.as_ref(),
+                rw.authorization.as_ref(),
+                &secrets,
+                true,
+            ) {
+                report(line, problem);
+            }
+        }
+    }
+}
+
 /// One problem found in a config file, with where it is.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigProblem {
@@ -450,6 +677,7 @@ impl Config {
                 report(line, problem);
             }
         }
+        validate_remote_write(self, text, &mut report);
         problems
     }
 }
@@ -529,6 +757,55 @@ scrape_configs:
     fn bad_durations_name_the_value() {
         let err = Config::parse("global: {scrape_interval: 15 seconds}\n", "c.yaml").unwrap_err();
         assert!(err.to_string().contains("invalid duration \"15 seconds\""), "{err}");
+    }
+
+    #[test]
+    fn remote_write_defaults_follow_prometheus() {
+        let config = Config::parse("remote_write:\n  - url: http://127.0.0.1:9090/api/v1/write\n", "c.yaml").unwrap();
+        let rw = &config.remote_write[0];
+        assert_eq!(rw.remote_timeout, PromDuration(Duration::from_secs(30)));
+        assert_eq!(rw.buffer_limit, ByteSize(512 << 20));
+        let q = &rw.queue_config;
+        assert_eq!((q.capacity, q.min_shards, q.max_shards, q.max_samples_per_send), (10_000, 1, 50, 2_000));
+        assert_eq!(q.batch_send_deadline, PromDuration(Duration::from_secs(5)));
+        assert_eq!((q.min_backoff.0, q.max_backoff.0), (Duration::from_millis(30), Duration::from_secs(5)));
+        assert!(q.retry_on_http_429);
+        assert_eq!(rw.queue_name().len(), 6, "default name is a short hash of the url");
+    }
+
+    #[test]
+    fn remote_write_problems_are_all_reported_with_lines() {
+        let text = "\
+remote_write:
+  - url: ftp://x
+    name: a
+  - url: http://127.0.0.1:1/w
+    name: a
+    remote_timeout: 0s
+    headers: {Content-Type: text/plain}
+    queue_config: {min_shards: 3, max_shards: 2, min_backoff: 10s}
+    write_relabel_configs: [{regex: '(', action: keep}]
+    basic_auth: {username: u}
+    authorization: {credentials: t}
+";
+        let err = Config::parse(text, "c.yaml").unwrap_err();
+        let all = err.to_string();
+        for expected in [
+            "c.yaml:2: remote_write[0] (a): url \"ftp://x\" is not an http:// or https:// URL",
+            "c.yaml:4: remote_write[1] (a): name \"a\" is used by an earlier remote_write",
+            "remote_timeout must be greater than 0",
+            "headers: Content-Type is set by the remote-write protocol",
+            "min_shards <= max_shards",
+            "min_backoff <= max_backoff",
+            "write_relabel_configs[0]: invalid regex",
+            "basic_auth and authorization are mutually exclusive",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
+        let err =
+            Config::parse("storage: {tsdb: {enabled: false}}\nremote_write: [{url: 'http://a/'}]\n", "c").unwrap_err();
+        assert!(err.to_string().contains("needs storage.tsdb.enabled"), "{err}");
+        assert!(Config::parse("remote_write: [{url: 'http://a/', bogus: 1}]\n", "c").is_err());
     }
 
     #[test]

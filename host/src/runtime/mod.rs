@@ -7,7 +7,7 @@ mod call;
 mod files;
 mod host_impl;
 mod limits;
-mod network;
+pub(crate) mod network;
 mod stdio;
 mod system;
 

@@ -131,7 +131,10 @@ impl HttpEgress {
     }
 }
 
-fn tls_client_config(tls: &TlsConfig) -> Result<rustls::ClientConfig, String> {
+/// The rustls client config of a `tls_config`: system or `ca_file` roots,
+/// optional client certificate, `insecure_skip_verify`. Shared by plugin
+/// egress and the remote-write client.
+pub(crate) fn tls_client_config(tls: &TlsConfig) -> Result<rustls::ClientConfig, String> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let provider = Arc::new(rustls::crypto::ring::default_provider());

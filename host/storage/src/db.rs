@@ -12,10 +12,11 @@ use crate::head::{AppendError, Head, validate};
 use crate::retention::{self, Retention};
 use crate::wal::{self, Record, RefSample, ReplayReport, Wal, WalError};
 use crate::{Labels, Matcher, Querier, Sample, SeriesSamples};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -231,6 +232,32 @@ struct Inner {
     /// Serialises maintenance runs (block cuts, WAL truncation, retention).
     maintenance: Mutex<()>,
     replay: ReplayReport,
+    /// Oldest segment each WAL consumer still needs, by hold id.
+    wal_holds: Arc<Mutex<BTreeMap<u64, u64>>>,
+    next_hold: AtomicU64,
+    /// Newest sample time written to the WAL (replayed or appended).
+    newest_t: AtomicI64,
+}
+
+/// Keeps the WAL segments a consumer (a remote-write queue) has not
+/// finished with from being truncated. Dropping it releases them.
+#[derive(Debug)]
+pub struct WalHold {
+    holds: Arc<Mutex<BTreeMap<u64, u64>>>,
+    id: u64,
+}
+
+impl WalHold {
+    /// Segments from `segment` on are still needed; older ones may go.
+    pub fn keep_from(&self, segment: u64) {
+        lock(&self.holds).insert(self.id, segment);
+    }
+}
+
+impl Drop for WalHold {
+    fn drop(&mut self) {
+        lock(&self.holds).remove(&self.id);
+    }
 }
 
 /// A poisoned lock only means another thread panicked mid-operation; the
@@ -304,6 +331,7 @@ impl Db {
         let mut aliases: HashMap<u64, u64> = HashMap::new();
         let mut counts = AppendReport::default();
         let mut unknown = 0u64;
+        let mut newest_t = i64::MIN;
         let on_record = |rec| match rec {
             Record::Series(series) => {
                 for s in series {
@@ -317,6 +345,7 @@ impl Db {
             Record::Samples(samples) => {
                 for s in samples {
                     head.observe_id(s.id);
+                    newest_t = newest_t.max(s.t);
                     let id = aliases.get(&s.id).copied().unwrap_or(s.id);
                     match head.append(id, s.t, s.v) {
                         Ok(true) => counts.appended += 1,
@@ -366,6 +395,9 @@ impl Db {
             blocks: RwLock::new(blocks),
             maintenance: Mutex::new(()),
             replay,
+            wal_holds: Arc::default(),
+            next_hold: AtomicU64::new(0),
+            newest_t: AtomicI64::new(newest_t),
         });
         if !read_only && !inner.opts.wal_fsync_interval.is_zero() {
             spawn_syncer(Arc::downgrade(&inner), inner.opts.wal_fsync_interval);
@@ -455,6 +487,9 @@ impl Db {
                 }
             }
         }
+        if let Some(t) = samples.iter().map(|s| s.t).max() {
+            inner.newest_t.fetch_max(t, Ordering::Relaxed);
+        }
         report.new_series = new_series.len();
         for (id, labels) in new_series {
             head.insert_series(id, labels.clone());
@@ -466,6 +501,33 @@ impl Db {
             }
         }
         report
+    }
+
+    /// The WAL directory, for consumers that tail it with
+    /// [`wal::SegmentReader`].
+    pub fn wal_dir(&self) -> PathBuf {
+        self.inner.dir.join(WAL_DIR)
+    }
+
+    /// The segment appends go to now (`None` when read-only).
+    pub fn wal_current_segment(&self) -> Option<u64> {
+        lock(&self.inner.wal).wal.as_ref().map(Wal::current_segment)
+    }
+
+    /// Holds back WAL truncation from `segment` on until the returned hold
+    /// is moved forward or dropped. Maintenance still cuts blocks; only the
+    /// held segments stay on disk.
+    pub fn hold_wal(&self, segment: u64) -> WalHold {
+        let id = self.inner.next_hold.fetch_add(1, Ordering::Relaxed);
+        let holds = self.inner.wal_holds.clone();
+        lock(&holds).insert(id, segment);
+        WalHold { holds, id }
+    }
+
+    /// The newest sample time written to the WAL since the store was opened
+    /// (including replay); `None` before the first sample.
+    pub fn newest_sample_time(&self) -> Option<i64> {
+        Some(self.inner.newest_t.load(Ordering::Relaxed)).filter(|&t| t != i64::MIN)
     }
 
     /// Fsyncs the WAL now.
@@ -538,6 +600,13 @@ impl Db {
         let point = match lock(&inner.wal).wal.as_mut() {
             Some(wal) => wal.truncation_point(keep_from)?,
             None => return Err(StorageError::ReadOnly),
+        };
+        // A consumer still reading segment `h` keeps it and everything after.
+        let held = lock(&inner.wal_holds).values().min().copied();
+        let point = match (point, held) {
+            (Some(p), Some(h)) => h.checked_sub(1).map(|h| p.min(h)),
+            (p, None) => p,
+            (None, _) => None,
         };
         let Some(point) = point else { return Ok(0) };
         // Taken after the head was truncated, so it is exactly the series

@@ -16,7 +16,7 @@ pub mod retention;
 pub mod testing;
 pub mod wal;
 
-pub use db::{AppendReport, Appender, BlockInfo, Db, DbOptions, DbStats, MaintenanceReport, StorageError};
+pub use db::{AppendReport, Appender, BlockInfo, Db, DbOptions, DbStats, MaintenanceReport, StorageError, WalHold};
 pub use labels::{Label, Labels, METRIC_NAME};
 pub use matcher::{MatchOp, Matcher, MatcherError, matches_all};
 

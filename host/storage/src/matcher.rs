@@ -19,7 +19,7 @@ pub enum MatcherError {
 pub enum MatchOp {
     Equal,
     NotEqual,
-    /// Compiled as `^(?:pattern)$`.
+    /// Compiled as `^(?:pattern)$` (Prometheus 2.x: `.` does not match a newline).
     Regex(Regex),
     NotRegex(Regex),
 }
@@ -76,7 +76,7 @@ pub fn matches_all(matchers: &[Matcher], labels: &Labels) -> bool {
 }
 
 fn anchored(name: &str, pattern: &str) -> Result<Regex, MatcherError> {
-    Regex::new(&format!("^(?s:{pattern})$")).map_err(|source| MatcherError::Regex {
+    Regex::new(&format!("^(?:{pattern})$")).map_err(|source| MatcherError::Regex {
         name: name.into(),
         pattern: pattern.into(),
         source,

@@ -626,6 +626,156 @@ impl Wal {
     }
 }
 
+/// Where a WAL consumer stands: a segment and the byte offset just past the
+/// last record it has taken. Ordered oldest first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WalPosition {
+    pub segment: u64,
+    pub offset: u64,
+}
+
+/// What a WAL directory holds right now, as seen by a reader.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WalListing {
+    /// Segment numbers with their current sizes, oldest first.
+    pub segments: Vec<(u64, u64)>,
+    /// The newest checkpoint: the series still live when every segment up to
+    /// and including this number was removed.
+    pub checkpoint: Option<u64>,
+}
+
+impl WalListing {
+    /// Bytes from `pos` to the end of the newest segment.
+    pub fn bytes_after(&self, pos: WalPosition) -> u64 {
+        self.segments
+            .iter()
+            .filter(|(n, _)| *n >= pos.segment)
+            .map(|&(n, len)| if n == pos.segment { len.saturating_sub(pos.offset) } else { len })
+            .sum()
+    }
+
+    /// The newest segment number.
+    pub fn newest(&self) -> Option<u64> {
+        self.segments.last().map(|s| s.0)
+    }
+}
+
+/// Lists `dir` without changing anything (a missing directory is empty), for
+/// consumers that tail the WAL of a running store.
+pub fn list(dir: &Path) -> Result<WalListing, WalError> {
+    if !dir.is_dir() {
+        return Ok(WalListing::default());
+    }
+    let (segments, checkpoints) = list_dir(dir, false)?;
+    // A segment removed between listing and stat is simply not there.
+    let segments = segments
+        .into_iter()
+        .filter_map(|n| fs::metadata(dir.join(segment_name(n))).ok().map(|m| (n, m.len())))
+        .collect();
+    Ok(WalListing { segments, checkpoint: checkpoints.last().copied() })
+}
+
+/// Hands the records of checkpoint `n` (series only) to `on_record`,
+/// stopping at the first damage. A missing checkpoint reads as empty.
+pub fn read_checkpoint(dir: &Path, n: u64, mut on_record: impl FnMut(Record)) -> Result<(), WalError> {
+    let path = dir.join(format!("{CHECKPOINT_PREFIX}{n:08}")).join(segment_name(0));
+    if !path.exists() {
+        return Ok(());
+    }
+    scan(&path, &mut on_record).map(|_| ())
+}
+
+/// What [`SegmentReader::read_next`] found at the reader's position.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadNext {
+    /// A good record; the position moved past it.
+    Record(Record),
+    /// No complete record after the position yet: the writer may still be
+    /// appending (or the segment ends with a torn frame).
+    Pending,
+    /// The bytes at the position are not a good frame (bad type, CRC or
+    /// payload). In the segment being written this can be a write in
+    /// progress; in an older one the rest of the segment is unusable.
+    Damaged(String),
+    /// The segment file does not exist (removed by truncation, or not yet
+    /// created).
+    Missing,
+}
+
+/// Tails one WAL segment at a time from a [`WalPosition`], without locking
+/// or changing anything, for consumers such as remote-write queues. The
+/// open file stays readable even after truncation deletes it.
+#[derive(Debug)]
+pub struct SegmentReader {
+    dir: PathBuf,
+    pos: WalPosition,
+    file: Option<File>,
+}
+
+impl SegmentReader {
+    pub fn new(dir: &Path, pos: WalPosition) -> Self {
+        Self { dir: dir.to_owned(), pos, file: None }
+    }
+
+    pub fn position(&self) -> WalPosition {
+        self.pos
+    }
+
+    /// Continues at `pos` (another segment or offset).
+    pub fn seek(&mut self, pos: WalPosition) {
+        if pos.segment != self.pos.segment {
+            self.file = None;
+        }
+        self.pos = pos;
+    }
+
+    /// Reads the record at the position, if a complete good one is there.
+    pub fn read_next(&mut self) -> Result<ReadNext, WalError> {
+        let path = self.dir.join(segment_name(self.pos.segment));
+        if self.file.is_none() {
+            match File::open(&path) {
+                Ok(f) => self.file = Some(f),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(ReadNext::Missing),
+                Err(e) => return Err(WalError::Io { path, source: e }),
+            }
+        }
+        let Some(file) = self.file.as_mut() else { return Ok(ReadNext::Missing) };
+        let len = file.metadata().map_err(io_err(&path))?.len();
+        let off = self.pos.offset;
+        if off.saturating_add(FRAME_HEADER) > len {
+            return Ok(ReadNext::Pending);
+        }
+        let mut h = [0u8; FRAME_HEADER as usize];
+        file.seek(SeekFrom::Start(off)).map_err(io_err(&path))?;
+        file.read_exact(&mut h).map_err(io_err(&path))?;
+        let typ = h[0];
+        if typ != TYPE_SERIES && typ != TYPE_SAMPLES {
+            return Ok(ReadNext::Damaged(format!("invalid record type {typ} at offset {off}")));
+        }
+        let plen = u64::from(u32::from_be_bytes([h[1], h[2], h[3], h[4]]));
+        let crc = u32::from_be_bytes([h[5], h[6], h[7], h[8]]);
+        if off + FRAME_HEADER + plen > len {
+            return Ok(ReadNext::Pending);
+        }
+        // Bounded by the file size, like in replay.
+        let mut payload = vec![0u8; plen as usize];
+        file.read_exact(&mut payload).map_err(io_err(&path))?;
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(&h[..5]);
+        hasher.update(&payload);
+        if hasher.finalize() != crc {
+            return Ok(ReadNext::Damaged(format!("crc mismatch at offset {off}")));
+        }
+        match decode_record(typ, &payload) {
+            Ok(rec) => {
+                self.pos.offset = off + FRAME_HEADER + plen;
+                Ok(ReadNext::Record(rec))
+            }
+            Err(e) => Ok(ReadNext::Damaged(format!("undecodable record at offset {off}: {e}"))),
+        }
+    }
+}
+
 /// Total bytes of the files under `dir` (0 if unreadable).
 pub(crate) fn dir_size(dir: &Path) -> u64 {
     let Ok(rd) = fs::read_dir(dir) else { return 0 };
@@ -642,6 +792,8 @@ pub(crate) fn dir_size(dir: &Path) -> u64 {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    const STALE_BITS: u64 = crate::STALE_NAN_BITS;
 
     fn lbl(i: u64) -> Labels {
         Labels::from_pairs([("__name__", "m".to_string()), ("i", i.to_string())])
@@ -771,6 +923,83 @@ mod tests {
         assert!(recs.is_empty());
         assert_eq!(r.dropped_segments, 1);
         assert_eq!(r.dropped_bytes, 12 + 100);
+    }
+
+    #[test]
+    fn segment_reader_tails_across_rotations_and_waits_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut w, _) = Wal::open(dir.path(), 256, |_| {}).unwrap();
+        let start = WalPosition { segment: w.current_segment(), offset: 0 };
+        let mut r = SegmentReader::new(dir.path(), start);
+        assert_eq!(r.read_next().unwrap(), ReadNext::Pending);
+        let mut got = Vec::new();
+        for b in 0..30u64 {
+            let l = lbl(b);
+            w.log(&[(b, &l)], &[RefSample { id: b, t: b as i64, v: f64::from_bits(STALE_BITS) }]).unwrap();
+            // Read everything available, moving on when a newer segment exists.
+            loop {
+                match r.read_next().unwrap() {
+                    ReadNext::Record(Record::Samples(s)) => got.extend(s),
+                    ReadNext::Record(Record::Series(_)) => {}
+                    ReadNext::Pending => {
+                        let listing = list(dir.path()).unwrap();
+                        let pos = r.position();
+                        match listing.segments.iter().find(|(n, _)| *n > pos.segment) {
+                            Some(&(n, _)) => r.seek(WalPosition { segment: n, offset: 0 }),
+                            None => break,
+                        }
+                    }
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        }
+        assert_eq!(got.len(), 30);
+        assert!(got.iter().enumerate().all(|(i, s)| s.id == i as u64 && s.v.to_bits() == STALE_BITS));
+        let listing = list(dir.path()).unwrap();
+        assert!(listing.segments.len() > 3, "{listing:?}");
+        assert_eq!(listing.bytes_after(r.position()), 0);
+        assert!(listing.bytes_after(start) > 0);
+        assert_eq!(
+            SegmentReader::new(dir.path(), WalPosition { segment: 999, offset: 0 }).read_next().unwrap(),
+            ReadNext::Missing
+        );
+    }
+
+    #[test]
+    fn segment_reader_reports_a_torn_tail_as_pending_and_garbage_as_damaged() {
+        let dir = tempfile::tempdir().unwrap();
+        write_some(dir.path(), 2, 1 << 20);
+        let seg = dir.path().join(segment_name(0));
+        let len = fs::metadata(&seg).unwrap().len();
+        OpenOptions::new().write(true).open(&seg).unwrap().set_len(len - 3).unwrap();
+        let mut r = SegmentReader::new(dir.path(), WalPosition::default());
+        let mut records = 0;
+        while let ReadNext::Record(_) = r.read_next().unwrap() {
+            records += 1;
+        }
+        assert_eq!(records, 3);
+        assert_eq!(r.read_next().unwrap(), ReadNext::Pending);
+        fs::write(dir.path().join(segment_name(1)), [7u8; 64]).unwrap();
+        let mut r = SegmentReader::new(dir.path(), WalPosition { segment: 1, offset: 0 });
+        assert!(matches!(r.read_next().unwrap(), ReadNext::Damaged(_)));
+    }
+
+    #[test]
+    fn checkpoints_can_be_read_by_consumers() {
+        let dir = tempfile::tempdir().unwrap();
+        let live: Vec<(u64, Labels)> = (0..3).map(|b| (b, lbl(b))).collect();
+        Wal::write_checkpoint(dir.path(), 4, &live).unwrap();
+        let listing = list(dir.path()).unwrap();
+        assert_eq!(listing.checkpoint, Some(4));
+        let mut n = 0;
+        read_checkpoint(dir.path(), 4, |r| {
+            if let Record::Series(s) = r {
+                n += s.len();
+            }
+        })
+        .unwrap();
+        assert_eq!(n, 3);
+        assert!(list(&dir.path().join("missing")).unwrap().segments.is_empty());
     }
 
     proptest! {

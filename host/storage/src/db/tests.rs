@@ -247,6 +247,33 @@ fn wal_is_truncated_after_a_cut_and_still_knows_live_series() {
 }
 
 #[test]
+fn a_wal_hold_keeps_segments_until_moved_or_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = DbOptions { wal_segment_size: 64 << 10, ..opts() };
+    let db = Db::open(dir.path(), o).unwrap();
+    let first = db.wal_current_segment().unwrap();
+    let hold = db.hold_wal(first);
+    assert_eq!(db.newest_sample_time(), None);
+    fill(&db, 20, 0, 5 * 240);
+    assert_eq!(db.newest_sample_time(), Some((5 * 240 - 1) * S15));
+    let listed = |db: &Db| wal::list(&db.wal_dir()).unwrap().segments.len();
+    let segments_before = listed(&db);
+    let m = db.maintenance(5 * H).unwrap();
+    assert_eq!(m.blocks_written.len(), 1);
+    assert_eq!(m.wal_segments_removed, 0, "held segments must stay");
+    assert!(listed(&db) >= segments_before);
+    // Moving the hold lets the next truncation remove segments before it.
+    hold.keep_from(first + 3);
+    fill(&db, 20, 5 * 240 * S15, 2 * 240);
+    let m = db.maintenance(7 * H).unwrap();
+    assert_eq!(m.wal_segments_removed, 3, "{m:?}");
+    drop(hold);
+    fill(&db, 20, 7 * 240 * S15, 2 * 240);
+    let m = db.maintenance(9 * H).unwrap();
+    assert!(m.wal_segments_removed > 0, "{m:?}");
+}
+
+#[test]
 fn retention_drops_old_blocks() {
     let dir = tempfile::tempdir().unwrap();
     let o = DbOptions { retention_time: Duration::from_secs(5 * 3600), ..opts() };

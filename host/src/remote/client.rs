@@ -1,0 +1,233 @@
+//! The HTTP side of one remote-write endpoint: TLS, credentials, the
+//! protocol's headers, and classifying answers into sent / retry / drop.
+
+use crate::config::{RemoteWriteConfig, TlsConfig, read_credential_file};
+use base64::Engine as _;
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Request, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Why an endpoint's client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("remote_write {name}: invalid url {url:?}")]
+    Url { name: String, url: String },
+    #[error("remote_write {name}: {message}")]
+    Tls { name: String, message: String },
+}
+
+/// The outcome of one request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendOutcome {
+    Sent,
+    /// 5xx, 429 (when retried), timeouts and connection errors: try again.
+    Retry {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    /// Other non-2xx answers: the receiver will never take this batch.
+    Drop {
+        status: u16,
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+enum Credential {
+    Inline(String),
+    File(&'static str, PathBuf),
+}
+
+impl Credential {
+    /// Files are read per request so a rotated token is picked up.
+    fn read(&self) -> Result<String, String> {
+        match self {
+            Credential::Inline(v) => Ok(v.clone()),
+            Credential::File(what, path) => read_credential_file(what, path).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Auth {
+    Basic(String, Option<Credential>),
+    Token(String, Credential),
+}
+
+impl Auth {
+    fn header(&self) -> Result<HeaderValue, String> {
+        let text = match self {
+            Auth::Basic(user, password) => {
+                let password = password.as_ref().map(Credential::read).transpose()?.unwrap_or_default();
+                format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+            }
+            Auth::Token(kind, credentials) => format!("{kind} {}", credentials.read()?),
+        };
+        let mut value =
+            HeaderValue::from_str(&text).map_err(|_| "credentials contain invalid header bytes".to_string())?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
+}
+
+/// A pooled HTTP(S) client for one endpoint.
+pub struct RemoteClient {
+    url: http::Uri,
+    http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    auth: Option<Auth>,
+    timeout: Duration,
+    retry_on_429: bool,
+}
+
+impl std::fmt::Debug for RemoteClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteClient").field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
+pub const USER_AGENT: &str = concat!("wasmon/", env!("CARGO_PKG_VERSION"));
+
+impl RemoteClient {
+    pub fn new(config: &RemoteWriteConfig) -> Result<Self, ClientError> {
+        let name = config.queue_name();
+        let url: http::Uri =
+            config.url.parse().map_err(|_| ClientError::Url { name: name.clone(), url: config.url.clone() })?;
+        let tls_err = |message: String| ClientError::Tls { name: name.clone(), message };
+        let default_tls = TlsConfig::default();
+        let tls = config.tls_config.as_ref().unwrap_or(&default_tls);
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(config.remote_timeout.0));
+        let builder = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(crate::runtime::network::tls_client_config(tls).map_err(tls_err)?);
+        let builder = builder.https_or_http();
+        let builder = match &tls.server_name {
+            Some(sni) => {
+                let sni = rustls::pki_types::ServerName::try_from(sni.clone())
+                    .map_err(|e| tls_err(format!("tls_config.server_name {sni:?}: {e}")))?;
+                builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(sni))
+            }
+            None => builder,
+        };
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(builder.enable_http1().wrap_connector(http));
+        // Validation already refused bad or reserved headers; skip any that
+        // slipped through rather than fail at runtime.
+        let headers = config
+            .headers
+            .iter()
+            .filter_map(|(n, v)| Some((HeaderName::from_bytes(n.as_bytes()).ok()?, HeaderValue::from_str(v).ok()?)))
+            .collect();
+        let auth = match (&config.basic_auth, &config.authorization) {
+            (Some(b), _) => Some(Auth::Basic(
+                b.username.clone(),
+                match (&b.password, &b.password_file) {
+                    (_, Some(file)) => Some(Credential::File("basic_auth.password_file", file.clone())),
+                    (Some(p), None) => Some(Credential::Inline(p.clone())),
+                    (None, None) => None,
+                },
+            )),
+            (None, Some(a)) => Some(Auth::Token(
+                a.kind.clone(),
+                match (&a.credentials_file, &a.credentials) {
+                    (Some(file), _) => Credential::File("authorization.credentials_file", file.clone()),
+                    (None, Some(c)) => Credential::Inline(c.clone()),
+                    (None, None) => Credential::Inline(String::new()),
+                },
+            )),
+            (None, None) => None,
+        };
+        Ok(Self {
+            url,
+            http: client,
+            headers,
+            auth,
+            timeout: config.remote_timeout.0,
+            retry_on_429: config.queue_config.retry_on_http_429,
+        })
+    }
+
+    /// POSTs one snappy-compressed `WriteRequest`.
+    pub async fn send(&self, body: Bytes) -> SendOutcome {
+        let mut req = Request::post(self.url.clone());
+        if let Some(h) = req.headers_mut() {
+            for (n, v) in &self.headers {
+                h.insert(n.clone(), v.clone());
+            }
+            // Set last so configured headers can never replace them.
+            h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("snappy"));
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-protobuf"));
+            h.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
+            h.insert("x-prometheus-remote-write-version", HeaderValue::from_static("0.1.0"));
+            if let Some(auth) = &self.auth {
+                match auth.header() {
+                    Ok(v) => {
+                        h.insert(header::AUTHORIZATION, v);
+                    }
+                    // A missing credential file may appear later (secret mounts).
+                    Err(e) => return SendOutcome::Retry { reason: e, retry_after: None },
+                }
+            }
+        }
+        let req = match req.body(Full::new(body)) {
+            Ok(r) => r,
+            Err(e) => return SendOutcome::Drop { status: 0, reason: format!("cannot build request: {e}") },
+        };
+        let exchange = async {
+            let resp = self.http.request(req).await.map_err(|e| format!("request failed: {e}"))?;
+            let status = resp.status();
+            let retry_after = resp
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            // The spec says the body is ignored; read a little for the log.
+            let body = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            let text = String::from_utf8_lossy(&body[..body.len().min(256)]).trim().to_string();
+            Ok::<_, String>((status, retry_after, text))
+        };
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Err(_) => SendOutcome::Retry { reason: format!("no answer within {:?}", self.timeout), retry_after: None },
+            Ok(Err(reason)) => SendOutcome::Retry { reason, retry_after: None },
+            Ok(Ok((status, retry_after, text))) => classify(status, retry_after, text, self.retry_on_429),
+        }
+    }
+}
+
+/// Remote-write 1.0: retry 5xx (and 429 if enabled), never other 4xx.
+fn classify(status: StatusCode, retry_after: Option<Duration>, text: String, retry_on_429: bool) -> SendOutcome {
+    if status.is_success() {
+        SendOutcome::Sent
+    } else if status.is_server_error() || (status == StatusCode::TOO_MANY_REQUESTS && retry_on_429) {
+        SendOutcome::Retry { reason: format!("{status}: {text}"), retry_after }
+    } else {
+        SendOutcome::Drop { status: status.as_u16(), reason: format!("{status}: {text}") }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_follow_the_spec() {
+        let c = |s: u16, retry_429| classify(StatusCode::from_u16(s).unwrap(), None, String::new(), retry_429);
+        assert_eq!(c(204, true), SendOutcome::Sent);
+        assert!(matches!(c(503, true), SendOutcome::Retry { .. }));
+        assert!(matches!(c(500, false), SendOutcome::Retry { .. }));
+        assert!(matches!(c(429, true), SendOutcome::Retry { .. }));
+        assert!(matches!(c(429, false), SendOutcome::Drop { status: 429, .. }));
+        assert!(matches!(c(400, true), SendOutcome::Drop { status: 400, .. }));
+        assert!(matches!(c(404, true), SendOutcome::Drop { status: 404, .. }));
+    }
+}
