@@ -201,7 +201,7 @@ pub(crate) fn go_quote(s: &str) -> String {
 
 /// Go's `strconv.FormatFloat(v, 'f', -1, 64)`, which `count_values` uses for
 /// label values.
-pub(crate) fn format_float_go(v: f64) -> String {
+pub fn format_float_go(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v == f64::INFINITY {

@@ -504,18 +504,9 @@ fn write_timestamp(out: &mut String, t: i64) {
     }
 }
 
-/// Go's `strconv.FormatFloat(v, 'f', -1, 64)`: shortest round-trip digits,
-/// never an exponent. Rust's `Display` for `f64` is the same algorithm.
+/// Sample values as Prometheus' API writes them (Go's `FormatFloat(v, 'f', -1, 64)`).
 pub fn format_api_float(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v == f64::INFINITY {
-        "+Inf".into()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else {
-        format!("{v}")
-    }
+    wasmon_query::format_float_go(v)
 }
 
 fn json_string(out: &mut String, s: &str) {

@@ -1,8 +1,8 @@
 //! The HTTP side of one remote-write endpoint: TLS, credentials, the
 //! protocol's headers, and classifying answers into sent / retry / drop.
 
-use crate::config::{RemoteWriteConfig, TlsConfig, read_credential_file};
-use base64::Engine as _;
+use crate::config::{RemoteWriteConfig, TlsConfig};
+use crate::runtime::network::AuthHeader;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full};
@@ -10,7 +10,6 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// Why an endpoint's client could not be built.
@@ -20,6 +19,8 @@ pub enum ClientError {
     Url { name: String, url: String },
     #[error("remote_write {name}: {message}")]
     Tls { name: String, message: String },
+    #[error("remote_write {name}: {message}")]
+    Credentials { name: String, message: String },
 }
 
 /// The outcome of one request.
@@ -38,50 +39,12 @@ pub enum SendOutcome {
     },
 }
 
-#[derive(Debug, Clone)]
-enum Credential {
-    Inline(String),
-    File(&'static str, PathBuf),
-}
-
-impl Credential {
-    /// Files are read per request so a rotated token is picked up.
-    fn read(&self) -> Result<String, String> {
-        match self {
-            Credential::Inline(v) => Ok(v.clone()),
-            Credential::File(what, path) => read_credential_file(what, path).map_err(|e| e.to_string()),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-enum Auth {
-    Basic(String, Option<Credential>),
-    Token(String, Credential),
-}
-
-impl Auth {
-    fn header(&self) -> Result<HeaderValue, String> {
-        let text = match self {
-            Auth::Basic(user, password) => {
-                let password = password.as_ref().map(Credential::read).transpose()?.unwrap_or_default();
-                format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
-            }
-            Auth::Token(kind, credentials) => format!("{kind} {}", credentials.read()?),
-        };
-        let mut value =
-            HeaderValue::from_str(&text).map_err(|_| "credentials contain invalid header bytes".to_string())?;
-        value.set_sensitive(true);
-        Ok(value)
-    }
-}
-
 /// A pooled HTTP(S) client for one endpoint.
 pub struct RemoteClient {
     url: http::Uri,
     http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     headers: Vec<(HeaderName, HeaderValue)>,
-    auth: Option<Auth>,
+    auth: Option<AuthHeader>,
     timeout: Duration,
     retry_on_429: bool,
 }
@@ -127,25 +90,8 @@ impl RemoteClient {
             .iter()
             .filter_map(|(n, v)| Some((HeaderName::from_bytes(n.as_bytes()).ok()?, HeaderValue::from_str(v).ok()?)))
             .collect();
-        let auth = match (&config.basic_auth, &config.authorization) {
-            (Some(b), _) => Some(Auth::Basic(
-                b.username.clone(),
-                match (&b.password, &b.password_file) {
-                    (_, Some(file)) => Some(Credential::File("basic_auth.password_file", file.clone())),
-                    (Some(p), None) => Some(Credential::Inline(p.clone())),
-                    (None, None) => None,
-                },
-            )),
-            (None, Some(a)) => Some(Auth::Token(
-                a.kind.clone(),
-                match (&a.credentials_file, &a.credentials) {
-                    (Some(file), _) => Credential::File("authorization.credentials_file", file.clone()),
-                    (None, Some(c)) => Credential::Inline(c.clone()),
-                    (None, None) => Credential::Inline(String::new()),
-                },
-            )),
-            (None, None) => None,
-        };
+        let auth = AuthHeader::from_config(config.basic_auth.as_ref(), config.authorization.as_ref())
+            .map_err(|message| ClientError::Credentials { name: name.clone(), message })?;
         Ok(Self {
             url,
             http: client,
@@ -169,7 +115,7 @@ impl RemoteClient {
             h.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
             h.insert("x-prometheus-remote-write-version", HeaderValue::from_static("0.1.0"));
             if let Some(auth) = &self.auth {
-                match auth.header() {
+                match auth.value() {
                     Ok(v) => {
                         h.insert(header::AUTHORIZATION, v);
                     }

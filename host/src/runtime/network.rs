@@ -27,7 +27,7 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// A credential the host adds to requests; files are read at request time so
 /// a rotated token is picked up.
 #[derive(Debug, Clone)]
-enum Credential {
+pub(crate) enum Credential {
     Inline(String),
     File(&'static str, PathBuf),
 }
@@ -42,13 +42,39 @@ impl Credential {
 }
 
 #[derive(Debug, Clone)]
-enum AuthHeader {
+pub(crate) enum AuthHeader {
     Basic { username: String, password: Option<Credential> },
     Token { kind: String, credentials: Credential },
 }
 
 impl AuthHeader {
-    fn value(&self) -> Result<HeaderValue, String> {
+    /// The header `basic_auth` or `authorization` (Prometheus' keys) asks for, if any.
+    pub(crate) fn from_config(
+        basic_auth: Option<&BasicAuth>,
+        authorization: Option<&Authorization>,
+    ) -> Result<Option<Self>, String> {
+        Ok(match (basic_auth, authorization) {
+            (Some(basic), _) => Some(AuthHeader::Basic {
+                username: basic.username.clone(),
+                password: match (&basic.password, &basic.password_file) {
+                    (_, Some(file)) => Some(Credential::File("basic_auth.password_file", file.clone())),
+                    (Some(inline), None) => Some(Credential::Inline(inline.clone())),
+                    (None, None) => None,
+                },
+            }),
+            (None, Some(auth)) => Some(AuthHeader::Token {
+                kind: auth.kind.clone(),
+                credentials: match (&auth.credentials_file, &auth.credentials) {
+                    (Some(file), _) => Credential::File("authorization.credentials_file", file.clone()),
+                    (None, Some(inline)) => Credential::Inline(inline.clone()),
+                    (None, None) => return Err("authorization has no credentials".into()),
+                },
+            }),
+            (None, None) => None,
+        })
+    }
+
+    pub(crate) fn value(&self) -> Result<HeaderValue, String> {
         let text = match self {
             AuthHeader::Basic { username, password } => {
                 let password = password.as_ref().map(Credential::read).transpose()?.unwrap_or_default();
@@ -108,25 +134,7 @@ impl HttpEgress {
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .pool_max_idle_per_host(4)
             .build(connector);
-        let auth = match (basic_auth, authorization) {
-            (Some(basic), _) => Some(AuthHeader::Basic {
-                username: basic.username.clone(),
-                password: match (&basic.password, &basic.password_file) {
-                    (_, Some(file)) => Some(Credential::File("basic_auth.password_file", file.clone())),
-                    (Some(inline), None) => Some(Credential::Inline(inline.clone())),
-                    (None, None) => None,
-                },
-            }),
-            (None, Some(auth)) => Some(AuthHeader::Token {
-                kind: auth.kind.clone(),
-                credentials: match (&auth.credentials_file, &auth.credentials) {
-                    (Some(file), _) => Credential::File("authorization.credentials_file", file.clone()),
-                    (None, Some(inline)) => Credential::Inline(inline.clone()),
-                    (None, None) => return Err("authorization has no credentials".into()),
-                },
-            }),
-            (None, None) => None,
-        };
+        let auth = AuthHeader::from_config(basic_auth, authorization)?;
         Ok(Self { scheme, client, auth })
     }
 }
