@@ -82,6 +82,23 @@ pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
         .map_err(|_| format!("cannot parse {text:?} to a valid duration"))
 }
 
+/// Bodies bigger than this are refused: a form of selectors is far smaller.
+const MAX_FORM_BYTES: usize = 8 << 20;
+
+/// Handlers take `Params` as an extractor: query string plus form body.
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Params {
+    type Rejection = axum::response::Response;
+
+    async fn from_request(req: axum::extract::Request, _state: &S) -> Result<Self, Self::Rejection> {
+        use axum::response::IntoResponse;
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES).await.map_err(|e| {
+            (axum::http::StatusCode::BAD_REQUEST, format!("cannot read the request body: {e}")).into_response()
+        })?;
+        Ok(Self::from_request(&parts.method, &parts.headers, parts.uri.query(), &bytes))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -84,10 +84,6 @@ fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-fn params(method: &Method, headers: &HeaderMap, query: &Option<String>, body: &Bytes) -> Params {
-    Params::from_request(method, headers, query.as_deref(), body)
-}
-
 /// Run blocking store and engine work off the async runtime.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| ApiError {
@@ -97,14 +93,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     })
 }
 
-pub async fn query(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> ApiResult {
-    let p = params(&method, &headers, &raw, &body);
+pub async fn query(State(state): State<AppState>, p: Params) -> ApiResult {
     api(&state)?;
     let expr = p.get("query").unwrap_or_default().to_string();
     let t = p.time("time", now_ms()).map_err(ApiError::bad_data)?;
@@ -119,14 +108,7 @@ pub async fn query(
     Ok(success(&out))
 }
 
-pub async fn query_range(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> ApiResult {
-    let p = params(&method, &headers, &raw, &body);
+pub async fn query_range(State(state): State<AppState>, p: Params) -> ApiResult {
     api(&state)?;
     let start = p.get("start").ok_or_else(|| ApiError::bad_data("invalid parameter \"start\": missing"))?;
     let start = super::params::parse_time(start)
@@ -196,14 +178,7 @@ fn limit(p: &Params) -> Result<usize, ApiError> {
     }
 }
 
-pub async fn series(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> ApiResult {
-    let p = params(&method, &headers, &raw, &body);
+pub async fn series(State(state): State<AppState>, p: Params) -> ApiResult {
     let db = api(&state)?.db.clone();
     let sets = selectors(&p, true)?;
     let (start, end) = time_range(&p)?;
@@ -229,14 +204,7 @@ pub async fn series(
     Ok(success(&out))
 }
 
-pub async fn labels(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> ApiResult {
-    let p = params(&method, &headers, &raw, &body);
+pub async fn labels(State(state): State<AppState>, p: Params) -> ApiResult {
     let db = api(&state)?.db.clone();
     let sets = selectors(&p, false)?;
     let (start, end) = time_range(&p)?;
@@ -255,15 +223,7 @@ pub async fn labels(
     Ok(success(&string_list(&names, limit)))
 }
 
-pub async fn label_values(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> ApiResult {
-    let p = params(&method, &headers, &raw, &body);
+pub async fn label_values(State(state): State<AppState>, Path(name): Path<String>, p: Params) -> ApiResult {
     let db = api(&state)?.db.clone();
     if !crate::config::is_valid_label_name(&name) {
         return Err(ApiError::bad_data(format!("invalid label name: {name:?}")));
