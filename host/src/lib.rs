@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod exposition;
 pub mod ingest;
+pub mod notifications;
 pub mod plugins;
 pub mod remote;
 pub mod runtime;

@@ -26,6 +26,31 @@ pub fn search_path(configured: &[PathBuf]) -> Vec<PathBuf> {
     dirs
 }
 
+/// The default alert rules a bundled plugin ships, compiled into the agent
+/// so they always match its version of the plugin.
+fn bundled_rules(plugin: &str) -> Option<&'static str> {
+    match plugin {
+        "node" => Some(include_str!("../../plugins/node/rules.yaml")),
+        "mysql" => Some(include_str!("../../plugins/mysql/rules.yaml")),
+        "etcd" => Some(include_str!("../../plugins/etcd/rules.yaml")),
+        "nginx" => Some(include_str!("../../plugins/nginx/rules.yaml")),
+        _ => None,
+    }
+}
+
+/// The rule file a plugin ships, as (a name for messages, its text): the
+/// bundled copy, or `<name>.rules.yaml` beside the plugin's `.wasm`.
+pub fn plugin_rules(plugin: &str, configured: &[PathBuf]) -> Result<(String, String), String> {
+    if let Some(text) = bundled_rules(plugin) {
+        return Ok((format!("<{plugin} plugin rules>"), text.to_string()));
+    }
+    let wasm = resolve(plugin, configured)?;
+    let path = wasm.with_extension("rules.yaml");
+    std::fs::read_to_string(&path)
+        .map(|text| (path.display().to_string(), text))
+        .map_err(|e| format!("plugin_rules: plugin {plugin:?} ships no rules ({}: {e})", path.display()))
+}
+
 /// The component for `plugin`: a path when it looks like one, otherwise the
 /// first `<name>.wasm` or `wasmon_<name>.wasm` on the search path.
 pub fn resolve(plugin: &str, configured: &[PathBuf]) -> Result<PathBuf, String> {

@@ -5,9 +5,11 @@
 //! wasm-specific parts (`plugin`, `config`, `capabilities`, `limits`) sit
 //! beside them in each job.
 
+mod alerting;
 mod duration;
 mod network;
 
+pub use alerting::{AlertingConfig, AlertmanagerConfig, AlertmanagerTargets};
 pub use duration::{ByteSize, PromDuration};
 pub use network::{Authorization, BasicAuth, CredentialError, Scheme, SecretSource, TlsConfig, read_credential_file};
 
@@ -39,6 +41,19 @@ pub struct Config {
     /// Endpoints the store's samples are sent to (Prometheus' `remote_write`).
     #[serde(default)]
     pub remote_write: Vec<RemoteWriteConfig>,
+    /// Prometheus rule files (globs allowed), evaluated by the agent.
+    #[serde(default)]
+    pub rule_files: Vec<String>,
+    /// Turn on the alert rules a plugin ships (`plugins/<name>/rules.yaml`
+    /// for bundled plugins, `<name>.rules.yaml` beside a drop-in `.wasm`).
+    #[serde(default)]
+    pub plugin_rules: Vec<String>,
+    #[serde(default)]
+    pub alerting: AlertingConfig,
+    /// The built-in notifier, in Alertmanager's own config format (`route`,
+    /// `receivers`, `inhibit_rules`), for setups without an Alertmanager.
+    #[serde(default)]
+    pub notifier: Option<serde_yaml_ng::Value>,
 }
 
 /// `storage.tsdb`: the embedded store. Keys mirror Prometheus' flags
@@ -93,6 +108,10 @@ impl Default for RetentionConfig {
 pub struct GlobalConfig {
     pub scrape_interval: PromDuration,
     pub scrape_timeout: PromDuration,
+    /// How often rule groups are evaluated unless they set `interval`.
+    pub evaluation_interval: PromDuration,
+    /// Added to alerts sent out and to remote-written series, like Prometheus.
+    pub external_labels: BTreeMap<String, String>,
 }
 
 impl Default for GlobalConfig {
@@ -100,6 +119,8 @@ impl Default for GlobalConfig {
         Self {
             scrape_interval: PromDuration(Duration::from_secs(15)),
             scrape_timeout: PromDuration(Duration::from_secs(10)),
+            evaluation_interval: PromDuration(Duration::from_secs(60)),
+            external_labels: BTreeMap::new(),
         }
     }
 }
@@ -125,6 +146,9 @@ impl Default for PathsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct WebConfig {
     pub listen_address: String,
+    /// The URL users reach the agent at (alert `generatorURL`s, templates'
+    /// `$externalURL`); default `http://<listen_address>`.
+    pub external_url: Option<String>,
     /// Accept samples on `POST /api/v1/write` (Prometheus'
     /// `--web.enable-remote-write-receiver`).
     pub enable_remote_write_receiver: bool,
@@ -132,7 +156,7 @@ pub struct WebConfig {
 
 impl Default for WebConfig {
     fn default() -> Self {
-        Self { listen_address: "127.0.0.1:9101".into(), enable_remote_write_receiver: false }
+        Self { listen_address: "127.0.0.1:9101".into(), external_url: None, enable_remote_write_receiver: false }
     }
 }
 
@@ -581,6 +605,40 @@ impl Config {
         }
         if self.storage.tsdb.retention.time.0.is_zero() {
             report(locate(text, "time:"), "storage.tsdb.retention.time must be greater than 0".into());
+        }
+        if self.global.evaluation_interval.0.is_zero() {
+            report(locate(text, "evaluation_interval:"), "global.evaluation_interval must be greater than 0".into());
+        }
+        for name in self.global.external_labels.keys() {
+            if !is_valid_label_name(name) || name.starts_with("__") {
+                report(locate(text, "external_labels:"), format!("global.external_labels: invalid label name {name:?}"));
+            }
+        }
+        for (i, am) in self.alerting.alertmanagers.iter().enumerate() {
+            for problem in am.problems(&format!("alerting.alertmanagers[{i}]")) {
+                report(locate(text, "alertmanagers:"), problem);
+            }
+            for problem in network::validate(
+                &format!("alerting.alertmanagers[{i}]"),
+                am.scheme,
+                am.tls_config.as_ref(),
+                am.basic_auth.as_ref(),
+                am.authorization.as_ref(),
+                &BTreeMap::new(),
+                true,
+            ) {
+                report(locate(text, "alertmanagers:"), problem);
+            }
+        }
+        for pattern in &self.rule_files {
+            if let Err(e) = globset::Glob::new(pattern) {
+                report(locate(text, "rule_files:"), format!("rule_files: invalid glob {pattern:?}: {e}"));
+            }
+        }
+        if let Some(url) = &self.web.external_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            report(locate(text, "external_url:"), format!("web.external_url {url:?} must start with http:// or https://"));
         }
         if self.global.scrape_timeout > self.global.scrape_interval {
             report(

@@ -1,7 +1,7 @@
 //! The HTTP side of one remote-write endpoint: TLS, credentials, the
 //! protocol's headers, and classifying answers into sent / retry / drop.
 
-use crate::config::{RemoteWriteConfig, TlsConfig};
+use crate::config::RemoteWriteConfig;
 use crate::runtime::network::AuthHeader;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, StatusCode, header};
@@ -62,27 +62,11 @@ impl RemoteClient {
         let name = config.queue_name();
         let url: http::Uri =
             config.url.parse().map_err(|_| ClientError::Url { name: name.clone(), url: config.url.clone() })?;
-        let tls_err = |message: String| ClientError::Tls { name: name.clone(), message };
-        let default_tls = TlsConfig::default();
-        let tls = config.tls_config.as_ref().unwrap_or(&default_tls);
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(config.remote_timeout.0));
-        let builder = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(crate::runtime::network::tls_client_config(tls).map_err(tls_err)?);
-        let builder = builder.https_or_http();
-        let builder = match &tls.server_name {
-            Some(sni) => {
-                let sni = rustls::pki_types::ServerName::try_from(sni.clone())
-                    .map_err(|e| tls_err(format!("tls_config.server_name {sni:?}: {e}")))?;
-                builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(sni))
-            }
-            None => builder,
-        };
+        let connector = crate::runtime::network::https_connector(config.tls_config.as_ref(), config.remote_timeout.0)
+            .map_err(|message| ClientError::Tls { name: name.clone(), message })?;
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
-            .build(builder.enable_http1().wrap_connector(http));
+            .build(connector);
         // Validation already refused bad or reserved headers; skip any that
         // slipped through rather than fail at runtime.
         let headers = config

@@ -113,23 +113,7 @@ impl HttpEgress {
         authorization: Option<&Authorization>,
         connect_timeout: Duration,
     ) -> Result<Self, String> {
-        let default_tls = TlsConfig::default();
-        let tls = tls.unwrap_or(&default_tls);
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(connect_timeout));
-        let builder =
-            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls_client_config(tls)?).https_or_http();
-        let builder = match &tls.server_name {
-            Some(name) => {
-                let name = rustls::pki_types::ServerName::try_from(name.clone())
-                    .map_err(|e| format!("tls_config.server_name {name:?}: {e}"))?;
-                builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
-            }
-            None => builder,
-        };
-        let connector = builder.enable_http1().wrap_connector(http);
+        let connector = https_connector(tls, connect_timeout)?;
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .pool_max_idle_per_host(4)
@@ -137,6 +121,31 @@ impl HttpEgress {
         let auth = AuthHeader::from_config(basic_auth, authorization)?;
         Ok(Self { scheme, client, auth })
     }
+}
+
+/// An HTTP(S) connector with a job's or endpoint's `tls_config` (default
+/// roots when `None`), `server_name` override and connect timeout. Shared
+/// by plugin egress, remote write and the Alertmanager notifier.
+pub(crate) fn https_connector(
+    tls: Option<&TlsConfig>,
+    connect_timeout: Duration,
+) -> Result<HttpsConnector<HttpConnector>, String> {
+    let default_tls = TlsConfig::default();
+    let tls = tls.unwrap_or(&default_tls);
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(connect_timeout));
+    let builder = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls_client_config(tls)?).https_or_http();
+    let builder = match &tls.server_name {
+        Some(name) => {
+            let name = rustls::pki_types::ServerName::try_from(name.clone())
+                .map_err(|e| format!("tls_config.server_name {name:?}: {e}"))?;
+            builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
+        }
+        None => builder,
+    };
+    Ok(builder.enable_http1().wrap_connector(http))
 }
 
 /// The rustls client config of a `tls_config`: system or `ca_file` roots,

@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod alertmanager;
 pub mod etcd;
 pub mod mariadb;
 pub mod nginx;
