@@ -51,6 +51,11 @@ pub enum Command {
         #[command(subcommand)]
         what: CheckWhat,
     },
+    /// Run rule unit tests (like `promtool test rules`).
+    Test {
+        #[command(subcommand)]
+        what: TestWhat,
+    },
     /// Work with plugin components.
     Plugin {
         #[command(subcommand)]
@@ -65,6 +70,23 @@ pub enum Command {
 pub enum CheckWhat {
     /// Validate a config file, load its plugins and let them check their sections.
     Config { file: PathBuf },
+    /// Validate Prometheus rule files (like `promtool check rules`).
+    Rules {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Make lint findings (duplicate rules) fail the check.
+        #[arg(long)]
+        lint_fatal: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TestWhat {
+    /// Run promtool-format rule unit test files.
+    Rules {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -126,6 +148,16 @@ pub fn main() -> anyhow::Result<()> {
         }
         Command::Tsdb { what } => crate::tsdb_cmd::run(what),
         Command::Check { what: CheckWhat::Config { file } } => check_config(&file, &cache_dir),
+        Command::Check { what: CheckWhat::Rules { files, lint_fatal } } => {
+            if crate::alerting::check_rules_command(&files, lint_fatal) { Ok(()) } else { bail!("rule check failed") }
+        }
+        Command::Test { what: TestWhat::Rules { files } } => {
+            if crate::alerting::test_rules_command(&files) {
+                Ok(())
+            } else {
+                bail!("rule tests failed")
+            }
+        }
         Command::CompileComponent { wasm, out } => {
             crate::runtime::compile_to_file(&wasm, &out).map_err(anyhow::Error::msg)
         }
@@ -165,10 +197,27 @@ async fn run(
     }
     let store = open_store(&config).await?;
     let listen = listen_override.unwrap_or_else(|| config.web.listen_address.clone());
+    let telemetry = Arc::new(Telemetry::default());
+    let external_url = config.web.external_url.clone().unwrap_or_else(|| format!("http://{listen}"));
+    let alerting = match &store {
+        Some(db) => crate::notifications::Alerting::start(
+            &config,
+            config_path.and_then(Path::parent).map(Path::to_path_buf),
+            db.clone(),
+            telemetry.clone(),
+            &external_url,
+        )
+        .map_err(|e| anyhow::anyhow!("cannot start alerting:\n{e}"))?,
+        None if !config.rule_files.is_empty() || !config.plugin_rules.is_empty() => {
+            bail!("rule_files and plugin_rules need the local store (storage.tsdb.enabled: true)")
+        }
+        None => None,
+    };
+    let _rule_watch = alerting.as_ref().map(|a| watch_rules(a.clone()));
     let cache_dir = config.plugins.cache_directory.clone().unwrap_or_else(|| cache_dir.to_path_buf());
     let state = AppState {
         latest: Arc::new(LatestScrapes::default()),
-        telemetry: Arc::new(Telemetry::default()),
+        telemetry,
         ready: Arc::new(AtomicBool::new(false)),
         jobs: Arc::default(),
         query: store.clone().map(|db| {
@@ -178,6 +227,7 @@ async fn run(
                 remote_write_receiver: config.web.enable_remote_write_receiver,
             })
         }),
+        alerting,
     };
     state.telemetry.set(
         "wasmon_build_info",
@@ -226,6 +276,28 @@ async fn run(
         tokio::task::spawn_blocking(move || db.close()).await?.context("closing the store")?;
     }
     Ok(())
+}
+
+/// Reload rules when a rule file changes or on SIGHUP (Prometheus reloads
+/// on SIGHUP too). Keeps the watch alive for as long as the returned task.
+fn watch_rules(alerting: Arc<crate::notifications::Alerting>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+        let _watch = crate::watch::watch_files(&alerting.watched_files(), tx.clone());
+        if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    let _ = tx.send(()).await;
+                }
+            });
+        }
+        while rx.recv().await.is_some() {
+            let a = alerting.clone();
+            // Failures are logged and counted by `reload`; the old rules keep running.
+            let _ = tokio::task::spawn_blocking(move || a.reload()).await;
+        }
+    })
 }
 
 /// Open the embedded store (replaying its WAL) and start its housekeeping:
@@ -289,13 +361,19 @@ fn check_config(file: &Path, cache_dir: &Path) -> anyhow::Result<()> {
     };
     let cache_dir = config.plugins.cache_directory.clone().unwrap_or_else(|| cache_dir.to_path_buf());
     let runtime = Runtime::new(config.paths.clone(), &cache_dir)?;
-    match agent::build_jobs(&runtime, &config) {
-        Ok(jobs) => {
+    // Like `promtool check config`, the rule files are part of the config.
+    let rules = crate::notifications::load_rules(&config, file.parent());
+    let jobs = agent::build_jobs(&runtime, &config);
+    match (jobs, rules) {
+        (Ok(jobs), Ok(groups)) => {
             let targets: usize = jobs.iter().map(|j| j.targets.len()).sum();
-            println!("{}: OK ({} jobs, {targets} targets)", file.display(), jobs.len());
+            let rules: usize = groups.iter().map(|g| g.rules.len()).sum();
+            println!("{}: OK ({} jobs, {targets} targets, {rules} rules)", file.display(), jobs.len());
             Ok(())
         }
-        Err(problems) => {
+        (jobs, rules) => {
+            let mut problems = jobs.err().unwrap_or_default();
+            problems.extend(rules.err());
             for p in &problems {
                 eprintln!("{}: {p}", file.display());
             }

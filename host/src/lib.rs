@@ -2,6 +2,7 @@
 //! components. This crate is the host: config, sandbox, scheduler and HTTP.
 
 pub mod agent;
+pub mod alerting;
 pub mod api;
 pub mod cli;
 pub mod config;
@@ -14,3 +15,4 @@ pub mod runtime;
 pub mod scheduler;
 pub mod telemetry;
 pub mod tsdb_cmd;
+pub mod watch;

@@ -52,6 +52,14 @@ impl Telemetry {
         });
     }
 
+    /// Set a counter to a total kept elsewhere (e.g. by the built-in
+    /// notifier), so it is exported with the counter type.
+    pub fn set_counter(&self, name: &'static str, help: &'static str, pairs: &[(&str, &str)], total: f64) {
+        self.with(name, help, MetricKind::Counter, |values| {
+            values.insert(labels(pairs), Value::Scalar(total));
+        });
+    }
+
     /// Make sure a counter exists (at 0) so dashboards see it before the first event.
     pub fn touch(&self, name: &'static str, help: &'static str, pairs: &[(&str, &str)]) {
         self.inc(name, help, pairs, 0.0);

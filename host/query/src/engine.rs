@@ -217,6 +217,20 @@ const FUNCTIONS_2_42: &[&str] = &[
 const HOLT_WINTERS: &str = "holt_winters";
 const HOLT_WINTERS_NEW: &str = "double_exponential_smoothing";
 
+/// Checks that `query` is PromQL that Prometheus 2.42 accepts, without
+/// evaluating it (what `promtool check rules` needs).
+pub fn check_expr(query: &str) -> Result<(), QueryError> {
+    parse(query).map(|_| ())
+}
+
+/// `query` re-printed from its syntax tree, as Prometheus shows rule
+/// expressions (`expr.String()` in the rules API and alert links).
+pub fn format_expr(query: &str) -> Result<String, QueryError> {
+    let (_, renamed) = rename_holt_winters(query)?;
+    let text = parse(query)?.to_string();
+    Ok(if renamed { text.replace(HOLT_WINTERS_NEW, HOLT_WINTERS) } else { text })
+}
+
 pub(crate) fn parse(query: &str) -> EvalResult<Expr> {
     let (text, renamed) = rename_holt_winters(query)?;
     // The parser is third-party code; a panic on odd input must not take the

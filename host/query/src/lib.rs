@@ -11,6 +11,6 @@ mod functions;
 mod range_fns;
 mod value;
 
-pub use engine::{Engine, EngineOptions, MAX_POINTS_PER_SERIES};
+pub use engine::{Engine, EngineOptions, MAX_POINTS_PER_SERIES, check_expr, format_expr};
 pub use error::QueryError;
 pub use value::{Value, VectorSample, format_float_go};

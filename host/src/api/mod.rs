@@ -4,6 +4,7 @@
 mod page;
 mod params;
 pub mod prom;
+mod rules;
 mod selector;
 
 pub use selector::parse_selector;
@@ -32,10 +33,14 @@ pub struct AppState {
     pub jobs: Arc<std::sync::RwLock<Vec<Arc<crate::scheduler::Job>>>>,
     /// The store and query engine; `None` when the local store is disabled.
     pub query: Option<Arc<prom::QueryApi>>,
+    /// Rules and notifiers; `None` when there are neither rules nor a notifier.
+    pub alerting: Option<Arc<crate::notifications::Alerting>>,
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    // The built-in notifier's Alertmanager API (`/api/v2/...`, for amtool).
+    let notifier = state.alerting.as_ref().and_then(|a| a.builtin.as_ref()).map(|n| n.router());
+    let app = Router::new()
         .route("/", get(page::targets_page))
         .route("/metrics", get(metrics))
         .route("/-/healthy", get(|| async { "wasmon is Healthy.\n" }))
@@ -50,7 +55,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/metadata", get(prom::metadata))
         .route("/api/v1/status/buildinfo", get(prom::buildinfo))
         .route("/api/v1/write", axum::routing::post(prom::write))
-        .with_state(state)
+        .route("/api/v1/rules", get(rules::rules))
+        .route("/api/v1/alerts", get(rules::alerts))
+        .route("/-/reload", axum::routing::post(rules::reload).put(rules::reload))
+        .with_state(state);
+    match notifier {
+        Some(n) => app.merge(n),
+        None => app,
+    }
 }
 
 async fn ready(State(state): State<AppState>) -> Response {

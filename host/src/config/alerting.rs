@@ -68,7 +68,10 @@ impl AlertmanagerConfig {
     pub fn problems(&self, at: &str) -> Vec<String> {
         let mut out = Vec::new();
         if self.api_version != "v2" {
-            out.push(format!("{at}: api_version {:?} is not supported; Alertmanager's v1 API is gone, use v2", self.api_version));
+            out.push(format!(
+                "{at}: api_version {:?} is not supported; Alertmanager's v1 API is gone, use v2",
+                self.api_version
+            ));
         }
         if self.static_configs.iter().all(|s| s.targets.is_empty()) {
             out.push(format!("{at}: no targets; add static_configs: [{{targets: [host:9093]}}]"));

@@ -611,7 +611,10 @@ impl Config {
         }
         for name in self.global.external_labels.keys() {
             if !is_valid_label_name(name) || name.starts_with("__") {
-                report(locate(text, "external_labels:"), format!("global.external_labels: invalid label name {name:?}"));
+                report(
+                    locate(text, "external_labels:"),
+                    format!("global.external_labels: invalid label name {name:?}"),
+                );
             }
         }
         for (i, am) in self.alerting.alertmanagers.iter().enumerate() {
@@ -635,10 +638,24 @@ impl Config {
                 report(locate(text, "rule_files:"), format!("rule_files: invalid glob {pattern:?}: {e}"));
             }
         }
+        if let Some(section) = &self.notifier {
+            let checked = serde_yaml_ng::to_string(section)
+                .map_err(|e| vec![e.to_string()])
+                .and_then(|text| wasmon_notify::Config::from_yaml(&text).map_err(|e| e.problems()))
+                .and_then(|c| c.validate().map_err(|e| e.problems()));
+            if let Err(problems) = checked {
+                for problem in problems {
+                    report(locate(text, "notifier:"), format!("notifier: {problem}"));
+                }
+            }
+        }
         if let Some(url) = &self.web.external_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
-            report(locate(text, "external_url:"), format!("web.external_url {url:?} must start with http:// or https://"));
+            report(
+                locate(text, "external_url:"),
+                format!("web.external_url {url:?} must start with http:// or https://"),
+            );
         }
         if self.global.scrape_timeout > self.global.scrape_interval {
             report(

@@ -5,6 +5,7 @@
 //! rule manager re-sends active alerts every resend delay, which is what
 //! Alertmanager expects of its clients.
 
+use crate::alerting::{AlertSink, OutgoingAlert};
 use crate::config::AlertmanagerConfig;
 use crate::runtime::network::AuthHeader;
 use crate::telemetry::Telemetry;
@@ -26,18 +27,8 @@ use tokio::sync::Notify;
 pub const QUEUE_CAPACITY: usize = 10_000;
 pub const MAX_BATCH: usize = 64;
 
-/// One alert as Alertmanager's `POST /api/v2/alerts` takes it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AmAlert {
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
-    pub starts_at_ms: i64,
-    pub ends_at_ms: i64,
-    pub generator_url: String,
-}
-
 /// The JSON array of a `POST /api/v2/alerts` body.
-pub fn encode_alerts(alerts: &[AmAlert]) -> String {
+pub fn encode_alerts(alerts: &[OutgoingAlert]) -> String {
     let map = |m: &BTreeMap<String, String>| serde_json::to_string(m).unwrap_or_else(|_| "{}".into());
     let mut out = String::from("[");
     for (i, a) in alerts.iter().enumerate() {
@@ -80,7 +71,7 @@ pub struct AlertmanagerNotifier {
 }
 
 struct Inner {
-    queue: Mutex<VecDeque<AmAlert>>,
+    queue: Mutex<VecDeque<OutgoingAlert>>,
     wake: Notify,
     endpoints: Vec<Endpoint>,
     external_labels: BTreeMap<String, String>,
@@ -138,7 +129,7 @@ impl AlertmanagerNotifier {
 
     /// Queue alerts for sending; external labels are added unless the alert
     /// has the label already.
-    pub fn enqueue(&self, alerts: Vec<AmAlert>) {
+    pub fn enqueue(&self, alerts: Vec<OutgoingAlert>) {
         let mut dropped = 0usize;
         {
             let mut queue = self.inner.queue.lock().unwrap_or_else(|p| p.into_inner());
@@ -166,7 +157,7 @@ impl AlertmanagerNotifier {
         let inner = self.inner.clone();
         tokio::spawn(async move {
             loop {
-                let batch: Vec<AmAlert> = {
+                let batch: Vec<OutgoingAlert> = {
                     let mut queue = inner.queue.lock().unwrap_or_else(|p| p.into_inner());
                     let n = queue.len().min(MAX_BATCH);
                     let batch = queue.drain(..n).collect();
@@ -189,15 +180,31 @@ impl AlertmanagerNotifier {
                     let result = handle.await.unwrap_or_else(|e| Err(format!("send task failed: {e}")));
                     let labels = [("alertmanager", endpoint.label.as_str())];
                     match result {
-                        Ok(()) => inner.telemetry.inc("wasmon_notifications_sent_total", HELP_SENT, &labels, batch.len() as f64),
+                        Ok(()) => inner.telemetry.inc(
+                            "wasmon_notifications_sent_total",
+                            HELP_SENT,
+                            &labels,
+                            batch.len() as f64,
+                        ),
                         Err(e) => {
-                            inner.telemetry.inc("wasmon_notifications_errors_total", HELP_ERRORS, &labels, batch.len() as f64);
+                            inner.telemetry.inc(
+                                "wasmon_notifications_errors_total",
+                                HELP_ERRORS,
+                                &labels,
+                                batch.len() as f64,
+                            );
                             tracing::warn!(alertmanager = %endpoint.url, alerts = batch.len(), error = %e, "sending alerts failed");
                         }
                     }
                 }
             }
         })
+    }
+}
+
+impl AlertSink for AlertmanagerNotifier {
+    fn send(&self, alerts: Vec<OutgoingAlert>) {
+        self.enqueue(alerts);
     }
 }
 
@@ -233,7 +240,7 @@ mod tests {
 
     #[test]
     fn encodes_alertmanager_v2_alerts() {
-        let alert = AmAlert {
+        let alert = OutgoingAlert {
             labels: BTreeMap::from([("alertname".into(), "Down".into()), ("job".into(), "node".into())]),
             annotations: BTreeMap::from([("summary".into(), "it \"broke\"".into())]),
             starts_at_ms: 1_700_000_000_123,

@@ -64,9 +64,7 @@ impl RemoteClient {
             config.url.parse().map_err(|_| ClientError::Url { name: name.clone(), url: config.url.clone() })?;
         let connector = crate::runtime::network::https_connector(config.tls_config.as_ref(), config.remote_timeout.0)
             .map_err(|message| ClientError::Tls { name: name.clone(), message })?;
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build(connector);
+        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(90)).build(connector);
         // Validation already refused bad or reserved headers; skip any that
         // slipped through rather than fail at runtime.
         let headers = config
