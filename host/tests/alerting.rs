@@ -292,3 +292,51 @@ fn shipped_plugin_rules_pass_promtool_and_wasmon_check() {
         assert!(ours.status.success(), "wasmon rejects {}: {}", file.display(), String::from_utf8_lossy(&ours.stdout));
     }
 }
+
+/// `for` progress survives a restart: restored from ALERTS_FOR_STATE, the
+/// pending alert keeps the time it had spent pending. Like Prometheus, the
+/// downtime itself does not count: `activeAt` moves forward by it. (`for`
+/// is 1h so the 10m grace period, which resets shorter remainders, stays out.)
+#[test]
+fn for_state_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: slow\n    interval: 1s\n    rules:\n      - alert: Slow\n        expr: queue_length > 5\n        for: 1h\n",
+    )
+    .unwrap();
+    let config = format!("web:\n  enable_remote_write_receiver: true\nrule_files: [{}]\n", rules.display());
+    let mut agent = common::Agent::start(&config);
+    push(&agent.base, "queue_length", &[("queue", "a")], 12.0);
+    let first_alert = |base: &str| -> Option<Json> {
+        let a = get_json(&format!("{base}/api/v1/alerts"));
+        a["data"]["alerts"].as_array()?.first().cloned()
+    };
+    let before =
+        common::eventually(Duration::from_secs(30), || first_alert(&agent.base).filter(|a| a["state"] == "pending"))
+            .unwrap_or_else(|| panic!("never pending:\n{}", agent.log_text()));
+    // Pending for a while, with ALERTS_FOR_STATE written at each evaluation.
+    std::thread::sleep(Duration::from_millis(8000));
+    agent.stop();
+    let restart_began = now_ms();
+    let restarted = common::Agent::start_with_data(&config, &agent.data_dir());
+    push(&restarted.base, "queue_length", &[("queue", "a")], 12.0);
+    // As in Prometheus, the state is restored after the second evaluation;
+    // until then the alert looks new. Restored, it keeps its ~8 s of progress
+    // (activeAt = restore time - 8 s, before the restart began); reset, its
+    // activeAt would be the first evaluation after the restart.
+    let after = common::eventually(Duration::from_secs(15), || {
+        first_alert(&restarted.base).filter(|a| {
+            a["activeAt"].as_str().is_some_and(|t| parse_time_ms(t) < restart_began) && a["state"] == "pending"
+        })
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "for state not restored (before: {before}, now: {:?}):\n{}",
+            first_alert(&restarted.base),
+            restarted.log_text()
+        )
+    });
+    assert!(parse_time_ms(after["activeAt"].as_str().unwrap()) > parse_time_ms(before["activeAt"].as_str().unwrap()));
+}
