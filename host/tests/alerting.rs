@@ -232,6 +232,15 @@ fn rules_api_reload_and_broken_files() {
     assert_eq!(rules["data"]["groups"][0]["rules"][0]["name"], "QueueTooLong");
     assert_eq!(rules["data"]["groups"][0]["rules"][0]["type"], "alerting");
 
+    // An alert that is firing before the edit stays firing, with the same
+    // activeAt, when the file changes around it.
+    push(&agent.base, "queue_length", &[("queue", "q")], 50.0);
+    let firing = common::eventually(Duration::from_secs(30), || {
+        let a = get_json(&format!("{}/api/v1/alerts", agent.base));
+        a["data"]["alerts"].as_array()?.iter().find(|a| a["state"] == "firing").cloned()
+    })
+    .expect("firing before the reload");
+
     // A rule file edit is picked up without a restart (file watch).
     let path = dir.path().join("rules.yaml");
     let with_recording = format!("{RULES}      - record: job:queue_length:max\n        expr: max(queue_length)\n");
@@ -241,6 +250,13 @@ fn rules_api_reload_and_broken_files() {
         (r["data"]["groups"][0]["rules"].as_array()?.len() == 2).then_some(())
     })
     .expect("the edited rule file is reloaded");
+    let after = get_json(&format!("{}/api/v1/alerts", agent.base));
+    let kept = after["data"]["alerts"].as_array().unwrap().iter().find(|a| a["state"] == "firing").cloned();
+    assert_eq!(
+        kept.map(|a| a["activeAt"].clone()),
+        Some(firing["activeAt"].clone()),
+        "alert state kept across the reload"
+    );
 
     // A broken file is refused and the running rules stay.
     std::fs::write(&path, "groups:\n  - name: test\n    rules:\n      - alert: Broken\n        expr: rate(\n").unwrap();

@@ -402,6 +402,9 @@ pub struct RelabelConfig {
     pub target_label: String,
     #[serde(default = "default_replacement")]
     pub replacement: String,
+    /// For `hashmod`: the target label gets md5(source values) mod this.
+    #[serde(default)]
+    pub modulus: u64,
     #[serde(default)]
     pub action: RelabelAction,
 }
@@ -432,6 +435,7 @@ pub enum RelabelAction {
     Uppercase,
     KeepEqual,
     DropEqual,
+    HashMod,
 }
 
 /// Headers the remote-write protocol (or the HTTP client) owns; like

@@ -47,7 +47,11 @@ impl Relabeler {
                     | RelabelAction::Uppercase
                     | RelabelAction::KeepEqual
                     | RelabelAction::DropEqual
+                    | RelabelAction::HashMod
             );
+            if c.action == RelabelAction::HashMod && c.modulus == 0 {
+                return Err(fail("action hashmod needs a modulus greater than 0".into()));
+            }
             if needs_target && c.target_label.is_empty() {
                 return Err(fail(format!("action {:?} needs target_label", c.action)));
             }
@@ -134,6 +138,15 @@ impl Relabeler {
                     }
                     set.extend(added);
                 }
+                RelabelAction::HashMod => {
+                    // Prometheus: the last 8 bytes of the md5 digest, big-endian, mod modulus.
+                    use md5::Digest;
+                    let digest = md5::Md5::digest(value().as_bytes());
+                    let mut tail = [0u8; 8];
+                    tail.copy_from_slice(&digest[8..16]);
+                    let hashed = u64::from_be_bytes(tail) % c.modulus;
+                    set.insert(c.target_label.clone(), hashed.to_string());
+                }
                 RelabelAction::LabelDrop => set.retain(|name, _| !re.is_match(name)),
                 RelabelAction::LabelKeep => set.retain(|name, _| re.is_match(name)),
             }
@@ -154,6 +167,17 @@ mod tests {
 
     fn lbls(pairs: &[(&str, &str)]) -> Labels {
         Labels::from_pairs(pairs.iter().map(|(n, v)| (*n, *v)))
+    }
+
+    /// Prometheus' own case (model/relabel/relabel_test.go): "baz" mod 1000 is 976.
+    #[test]
+    fn hashmod_matches_prometheus() {
+        let r = steps("[{source_labels: [c], target_label: d, action: hashmod, modulus: 1000}]");
+        let out = r.apply(&lbls(&[("a", "foo"), ("b", "bar"), ("c", "baz")])).unwrap();
+        assert_eq!(out.get("d"), Some("976"));
+        let configs: Vec<RelabelConfig> =
+            serde_yaml_ng::from_str("[{source_labels: [c], target_label: d, action: hashmod}]").unwrap();
+        assert!(Relabeler::new(&configs).unwrap_err().contains("modulus"));
     }
 
     #[test]
