@@ -13,4 +13,4 @@ mod value;
 
 pub use engine::{Engine, EngineOptions, MAX_POINTS_PER_SERIES, check_expr, format_expr};
 pub use error::QueryError;
-pub use value::{Value, VectorSample, format_float_go};
+pub use value::{Value, VectorSample, format_float_go, go_quote};

@@ -181,7 +181,8 @@ pub(crate) fn go_labels_string(l: &Labels) -> String {
     format!("{{{}}}", parts.join(", "))
 }
 
-pub(crate) fn go_quote(s: &str) -> String {
+/// Go's `strconv.Quote`, as Prometheus prints label values in messages.
+pub fn go_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

@@ -144,24 +144,7 @@ pub fn format_float_e(v: f64, upper: bool) -> String {
     format!("{mantissa}{e}{sign}{:02}", exp.abs())
 }
 
-/// Go's `strconv.Quote` for label values in messages.
-pub(crate) fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+pub(crate) use wasmon_query::go_quote;
 
 /// Prometheus' `labels.Labels.String()`: `{a="1", b="2"}`, `__name__` included.
 pub(crate) fn go_labels_string<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
