@@ -14,7 +14,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use wasmon::remote::{encode_request, proto};
-use wasmon_test_servers::alertmanager::Alertmanager;
+use wasmon_test_servers::alertmanager::{Alertmanager, NULL_CONFIG};
 
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
@@ -80,12 +80,14 @@ fn alerts_fire_and_resolve_in_a_real_alertmanager() {
     let am = Alertmanager::start(&format!(
         "route:\n  receiver: hook\n  group_wait: 1s\n  group_interval: 1s\nreceivers:\n  - name: hook\n    webhook_configs: [{{url: \"{hook}\", send_resolved: true}}]\n"
     ));
+    // A second one: alerts go to every Alertmanager (their HA deduplicates).
+    let second = Alertmanager::start(NULL_CONFIG);
     let dir = tempfile::tempdir().unwrap();
     let config = agent_config(
         dir.path(),
         &format!(
-            "global:\n  external_labels: {{cluster: test}}\nalerting:\n  alertmanagers:\n    - static_configs: [{{targets: [\"{}\"]}}]\n",
-            am.addr
+            "global:\n  external_labels: {{cluster: test}}\nalerting:\n  alertmanagers:\n    - static_configs: [{{targets: [\"{}\", \"{}\"]}}]\n",
+            am.addr, second.addr
         ),
     );
     let agent = common::Agent::start(&config);
@@ -110,6 +112,13 @@ fn alerts_fire_and_resolve_in_a_real_alertmanager() {
     );
     assert!(ends > now_ms(), "a firing alert's endsAt lies in the future (eval time + 4 × resend delay)");
     assert!(alert["generatorURL"].as_str().unwrap().starts_with("http://wasmon.example:9101/graph?g0.expr="));
+
+    let in_second = common::eventually(Duration::from_secs(30), || {
+        let alerts = get_json(&format!("http://{}/api/v2/alerts", second.addr));
+        alerts.as_array()?.iter().find(|a| a["labels"]["alertname"] == "QueueTooLong").cloned()
+    })
+    .expect("the second Alertmanager gets the alert too");
+    assert_eq!(in_second["startsAt"], alert["startsAt"]);
 
     // The agent's own view agrees.
     let ours = get_json(&format!("{}/api/v1/alerts", agent.base));
