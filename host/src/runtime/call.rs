@@ -208,6 +208,7 @@ impl LoadedPlugin {
                 target: address,
                 deadline: started + sandbox.wall_timeout,
                 plugin: self.name.clone(),
+                read_ahead: network::MAX_READ_AHEAD.min(usize::try_from(sandbox.memory_bytes).unwrap_or(usize::MAX)),
             },
             limiter: MemoryLimiter::new(sandbox.memory_bytes),
             sandbox: sandbox.clone(),

@@ -5,9 +5,11 @@
 
 use crate::config::{Authorization, BasicAuth, Scheme, TlsConfig, read_credential_file};
 use base64::Engine as _;
+use bytes::{Bytes, BytesMut};
 use http::uri::{Authority, PathAndQuery, Scheme as UriScheme};
 use http::{HeaderName, HeaderValue, Request, Response};
 use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -23,6 +25,10 @@ use wasmtime_wasi_http::{DEFAULT_FORBIDDEN_HEADERS, Error as HttpError, Forbidde
 /// Idle keep-alive connections are reused by the next scrape of the same
 /// target (Prometheus does the same), which saves a TLS handshake per scrape.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Most of a response body the host reads ahead before the plugin sees the
+/// response (see [`read_ahead`]); a call's memory limit caps it further.
+pub(crate) const MAX_READ_AHEAD: usize = 16 << 20;
 
 /// A credential the host adds to requests; files are read at request time so
 /// a rotated token is picked up.
@@ -286,6 +292,8 @@ pub(crate) struct CallHttpHooks {
     pub target: TargetAddress,
     pub deadline: Instant,
     pub plugin: Arc<str>,
+    /// Bytes of a response body read ahead on the host (see [`read_ahead`]).
+    pub read_ahead: usize,
 }
 
 impl CallHttpHooks {
@@ -372,6 +380,7 @@ impl wasmtime_wasi_http::WasiHttpHooks for CallHttpHooks {
         let remaining = self.deadline.saturating_duration_since(Instant::now());
         let plugin = self.plugin.clone();
         let target = self.target.to_string();
+        let (deadline, limit) = (self.deadline, self.read_ahead);
         Box::new(async move {
             let (egress, request) = prepared?;
             let uri = request.uri().clone();
@@ -387,10 +396,119 @@ impl wasmtime_wasi_http::WasiHttpHooks for CallHttpHooks {
                 }
                 Ok(Ok(response)) => response,
             };
-            let response = response.map(|body| body.map_err(HttpError::from).boxed_unsync());
+            let (parts, body) = response.into_parts();
+            let body = read_ahead(body, deadline, limit).await;
+            let response = Response::from_parts(parts, body.boxed_unsync());
             let io_done: Box<dyn Future<Output = Result<(), HttpError>> + Send> = Box::new(async { Ok(()) });
             Ok((response, io_done))
         })
+    }
+}
+
+/// Read the body into one buffer before the plugin sees the response, up to
+/// `limit` bytes and until `deadline`; whatever is left (a larger body, one
+/// still arriving at the deadline) follows as it comes, so the plugin reads
+/// the same bytes, trailers and errors either way. Streamed frame by frame,
+/// every chunk of a body would cost the call a wake-up of its thread by
+/// hyper's connection task (and a read of its own in the guest).
+async fn read_ahead(mut body: Incoming, deadline: Instant, limit: usize) -> ReadAhead {
+    let mut ahead = ReadAhead { data: Bytes::new(), trailers: None, error: None, rest: None };
+    let mut buffer: Option<BytesMut> = None;
+    loop {
+        let frame = match tokio::time::timeout_at(deadline.into(), body.frame()).await {
+            Ok(frame) => frame,
+            Err(_elapsed) => {
+                ahead.rest = Some(body);
+                break;
+            }
+        };
+        match frame {
+            None => break,
+            Some(Err(e)) => {
+                ahead.error = Some(HttpError::from(e));
+                break;
+            }
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => {
+                    // The first chunk is kept as it is; a second one starts a buffer.
+                    match &mut buffer {
+                        None if ahead.data.is_empty() => ahead.data = data,
+                        None => {
+                            let hint = body.size_hint().lower() as usize;
+                            let mut joined = BytesMut::with_capacity((ahead.data.len() + data.len() + hint).min(limit));
+                            joined.extend_from_slice(&ahead.data);
+                            joined.extend_from_slice(&data);
+                            ahead.data = Bytes::new();
+                            buffer = Some(joined);
+                        }
+                        Some(joined) => joined.extend_from_slice(&data),
+                    }
+                    let len = buffer.as_ref().map_or(ahead.data.len(), BytesMut::len);
+                    if len >= limit {
+                        ahead.rest = Some(body);
+                        break;
+                    }
+                }
+                Err(frame) => {
+                    // Trailers end the body.
+                    ahead.trailers = frame.into_trailers().ok();
+                    break;
+                }
+            },
+        }
+    }
+    if let Some(joined) = buffer {
+        ahead.data = joined.freeze();
+    }
+    ahead
+}
+
+/// A response body read ahead by [`read_ahead`]: the data read, then the rest
+/// of the body if any, then trailers or the error that ended it.
+struct ReadAhead {
+    data: Bytes,
+    trailers: Option<http::HeaderMap>,
+    error: Option<HttpError>,
+    rest: Option<Incoming>,
+}
+
+impl Body for ReadAhead {
+    type Data = Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        if !this.data.is_empty() {
+            return Poll::Ready(Some(Ok(Frame::data(std::mem::take(&mut this.data)))));
+        }
+        if let Some(rest) = &mut this.rest {
+            return std::pin::Pin::new(rest).poll_frame(cx).map_err(HttpError::from);
+        }
+        if let Some(trailers) = this.trailers.take() {
+            return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+        }
+        Poll::Ready(this.error.take().map(Err))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_empty()
+            && self.trailers.is_none()
+            && self.error.is_none()
+            && self.rest.as_ref().is_none_or(Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let mut hint = self.rest.as_ref().map_or_else(|| SizeHint::with_exact(0), Body::size_hint);
+        let buffered = self.data.len() as u64;
+        hint.set_lower(hint.lower() + buffered);
+        if let Some(upper) = hint.upper() {
+            hint.set_upper(upper + buffered);
+        }
+        hint
     }
 }
 
@@ -504,6 +622,7 @@ mod tests {
             target: TargetAddress::parse(target),
             deadline: Instant::now(),
             plugin: Arc::from("test"),
+            read_ahead: MAX_READ_AHEAD,
         };
         let request = |url: &str| {
             Request::get(url).body(http_body_util::Empty::new().map_err(|e| match e {}).boxed_unsync()).unwrap()

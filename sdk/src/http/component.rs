@@ -12,7 +12,9 @@ use wasi::io::streams::StreamError;
 
 /// `blocking-write-and-flush` takes at most 4096 bytes per call.
 const WRITE_CHUNK: usize = 4096;
-const READ_CHUNK: u64 = 64 << 10;
+/// The most one read asks for. The host reads a response ahead before handing it over, so
+/// a body usually arrives in one read, which then is the body, without a copy.
+const READ_CHUNK: usize = 16 << 20;
 
 pub(super) fn send(request: &Request, url: &Url) -> Result<Response, HttpError> {
     let future = start(request, url)?;
@@ -121,12 +123,22 @@ fn read_response(request: &Request, response: IncomingResponse) -> Result<Respon
         let stream =
             incoming.stream().map_err(|()| request.error(HttpErrorKind::Other, None, "no response body stream"))?;
         loop {
-            match stream.blocking_read(READ_CHUNK) {
+            // Never more than one byte past the limit, so an oversized body is noticed
+            // without holding more of it.
+            let want = READ_CHUNK.min((max - body.len()).saturating_add(1));
+            match stream.blocking_read(want as u64) {
                 Ok(bytes) => {
                     if body.len() + bytes.len() > max {
                         return Err(too_large());
                     }
-                    body.extend_from_slice(&bytes);
+                    if body.is_empty() {
+                        body = bytes;
+                        if let Some(length) = declared {
+                            body.reserve((length as usize).saturating_sub(body.len()));
+                        }
+                    } else {
+                        body.extend_from_slice(&bytes);
+                    }
                 }
                 Err(StreamError::Closed) => break,
                 Err(e) => return Err(stream_error(request, e, "reading the body")),

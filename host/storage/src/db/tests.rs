@@ -249,7 +249,8 @@ fn wal_is_truncated_after_a_cut_and_still_knows_live_series() {
 #[test]
 fn a_wal_hold_keeps_segments_until_moved_or_dropped() {
     let dir = tempfile::tempdir().unwrap();
-    let o = DbOptions { wal_segment_size: 64 << 10, ..opts() };
+    // Small segments: the compressed WAL of this data must span several.
+    let o = DbOptions { wal_segment_size: 16 << 10, ..opts() };
     let db = Db::open(dir.path(), o).unwrap();
     let first = db.wal_current_segment().unwrap();
     let hold = db.hold_wal(first);
