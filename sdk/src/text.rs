@@ -84,6 +84,7 @@
 //! a label set may end with a comma. Metric names with dots or other UTF-8 (quoted names of
 //! Prometheus 3) are not supported.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 use std::hash::BuildHasherDefault;
@@ -123,15 +124,20 @@ impl std::error::Error for ParseError {}
 /// The format is guessed from the text: a line reading exactly `# EOF` means OpenMetrics.
 /// Use [`parse_with`] when the `Content-Type` says which one it is.
 pub fn parse(text: &str) -> Result<Vec<MetricFamily>, ParseError> {
-    let format =
-        if text.lines().any(|line| trim_cr(line) == "# EOF") { Format::OpenMetrics } else { Format::Prometheus };
-    parse_with(text, format)
+    let lines: Vec<&str> = text.lines().map(trim_cr).collect();
+    let format = if lines.contains(&"# EOF") { Format::OpenMetrics } else { Format::Prometheus };
+    parse_lines(text, &lines, format)
 }
 
 /// Same as [`parse`], with an explicit format (OpenMetrics requires `# EOF`).
 pub fn parse_with(text: &str, format: Format) -> Result<Vec<MetricFamily>, ParseError> {
-    let mut parser = Parser { format, families: Vec::new(), seen: HashMap::new() };
     let lines: Vec<&str> = text.lines().map(trim_cr).collect();
+    parse_lines(text, &lines, format)
+}
+
+/// Parse `text`, already split into `lines` (without line endings).
+fn parse_lines(text: &str, lines: &[&str], format: Format) -> Result<Vec<MetricFamily>, ParseError> {
+    let mut parser = Parser { format, families: Vec::new(), seen: HashMap::new() };
     let mut eof_line = None;
     for (index, &text) in lines.iter().enumerate() {
         let line = Line { number: index + 1, text };
@@ -322,7 +328,11 @@ impl<'a> Cursor<'a> {
     }
 
     fn peek(&self) -> Option<char> {
-        self.rest().chars().next()
+        match self.text.as_bytes().get(self.pos) {
+            Some(&b) if b.is_ascii() => Some(char::from(b)),
+            Some(_) => self.rest().chars().next(),
+            None => None,
+        }
     }
 
     fn at_end(&self) -> bool {
@@ -352,19 +362,35 @@ impl<'a> Cursor<'a> {
         self.pos > start
     }
 
-    fn take_while(&mut self, keep: impl Fn(char) -> bool) -> &'a str {
+    /// The characters from here that `keep` accepts, for a test that only ever keeps ASCII
+    /// characters: a byte at a time.
+    fn take_ascii_while(&mut self, keep: impl Fn(u8) -> bool) -> &'a str {
         let start = self.pos;
-        while let Some(c) = self.peek()
-            && keep(c)
+        let bytes = self.text.as_bytes();
+        while let Some(&b) = bytes.get(self.pos)
+            && b.is_ascii()
+            && keep(b)
         {
-            self.pos += c.len_utf8();
+            self.pos += 1;
         }
         self.text.get(start..self.pos).unwrap_or("")
     }
 
-    /// The next run of non-blank characters.
+    /// The next run of non-blank characters. (Blanks are ASCII, so no byte of a multi-byte
+    /// character is one, and scanning bytes stops where scanning characters would.)
     fn word(&mut self) -> &'a str {
-        self.take_while(|c| !is_blank(c))
+        let start = self.pos;
+        if !self.text.is_char_boundary(start) {
+            return "";
+        }
+        let bytes = self.text.as_bytes();
+        while let Some(&b) = bytes.get(self.pos)
+            && b != b' '
+            && b != b'\t'
+        {
+            self.pos += 1;
+        }
+        self.text.get(start..self.pos).unwrap_or("")
     }
 }
 
@@ -425,7 +451,7 @@ fn metric_name<'a>(line: &Line<'_>, cursor: &mut Cursor<'a>, may_open_labels: bo
         }
         None => return Err(line.error(start, "expected a metric name, found end of line")),
     }
-    let name = cursor.take_while(is_metric_name_char);
+    let name = cursor.take_ascii_while(|b| is_metric_name_char(char::from(b)));
     match cursor.peek() {
         None => {}
         Some(c) if is_blank(c) || (may_open_labels && c == '{') => {}
@@ -442,17 +468,19 @@ fn metric_name<'a>(line: &Line<'_>, cursor: &mut Cursor<'a>, may_open_labels: bo
     Ok(name)
 }
 
-/// One `name="value"` pair as written, with the value's position for later errors.
-struct RawLabel {
-    name: String,
-    value: String,
+/// One `name="value"` pair as written, with the value's position for later errors. Both
+/// borrow from the text (a value only needs a copy of its own when it has escapes), so a
+/// line that adds to a series seen before (a histogram's next bucket) allocates no strings.
+struct RawLabel<'a> {
+    name: &'a str,
+    value: Cow<'a, str>,
     value_pos: usize,
 }
 
 /// Read `{name="value",...}` with the cursor on the `{`.
-fn label_set(line: &Line<'_>, cursor: &mut Cursor<'_>) -> Result<Vec<RawLabel>, ParseError> {
+fn label_set<'a>(line: &Line<'_>, cursor: &mut Cursor<'a>) -> Result<Vec<RawLabel<'a>>, ParseError> {
     cursor.bump(); // `{`
-    let mut labels: Vec<RawLabel> = Vec::new();
+    let mut labels: Vec<RawLabel<'a>> = Vec::new();
     loop {
         cursor.skip_blanks();
         if cursor.eat('}') {
@@ -478,7 +506,7 @@ fn label_set(line: &Line<'_>, cursor: &mut Cursor<'_>) -> Result<Vec<RawLabel>, 
             ));
         }
         let value = label_value(line, cursor, value_pos)?;
-        labels.push(RawLabel { name: name.to_string(), value, value_pos });
+        labels.push(RawLabel { name, value, value_pos });
         cursor.skip_blanks();
         if cursor.eat('}') {
             return Ok(labels);
@@ -503,7 +531,7 @@ fn label_name<'a>(line: &Line<'_>, cursor: &mut Cursor<'a>) -> Result<&'a str, P
         }
         None => return Err(line.error(cursor.pos, "expected a label name or `}`, found end of line")),
     }
-    let name = cursor.take_while(is_label_name_char);
+    let name = cursor.take_ascii_while(|b| is_label_name_char(char::from(b)));
     match cursor.peek() {
         Some(c) if !is_blank(c) && c != '=' => Err(line.error(
             cursor.pos,
@@ -514,12 +542,21 @@ fn label_name<'a>(line: &Line<'_>, cursor: &mut Cursor<'a>) -> Result<&'a str, P
 }
 
 /// Read a label value after its opening quote, resolving `\\`, `\"` and `\n`.
-fn label_value(line: &Line<'_>, cursor: &mut Cursor<'_>, open_pos: usize) -> Result<String, ParseError> {
+fn label_value<'a>(line: &Line<'_>, cursor: &mut Cursor<'a>, open_pos: usize) -> Result<Cow<'a, str>, ParseError> {
+    // Most values have no escapes: then the value is the text up to the closing quote.
+    let rest = cursor.rest();
+    if let Some(end) = rest.bytes().position(|b| b == b'"' || b == b'\\')
+        && rest.as_bytes().get(end) == Some(&b'"')
+        && let Some(value) = rest.get(..end)
+    {
+        cursor.pos += end + 1;
+        return Ok(Cow::Borrowed(value));
+    }
     let mut value = String::new();
     loop {
         let char_pos = cursor.pos;
         match cursor.bump() {
-            Some('"') => return Ok(value),
+            Some('"') => return Ok(Cow::Owned(value)),
             Some('\\') => match cursor.bump() {
                 Some('\\') => value.push('\\'),
                 Some('"') => value.push('"'),
@@ -545,6 +582,11 @@ fn label_value(line: &Line<'_>, cursor: &mut Cursor<'_>, open_pos: usize) -> Res
 
 /// Resolve the escapes of a HELP text: `\\` and `\n`, and `\"` (OpenMetrics escapes quotes).
 fn help_text(line: &Line<'_>, cursor: &mut Cursor<'_>) -> Result<String, ParseError> {
+    let rest = cursor.rest();
+    if !rest.contains('\\') {
+        cursor.pos += rest.len();
+        return Ok(rest.to_string());
+    }
     let mut help = String::new();
     loop {
         let char_pos = cursor.pos;
@@ -611,7 +653,7 @@ fn parse_seconds_as_ms(word: &str) -> Option<i64> {
 struct Sample<'a> {
     name: &'a str,
     name_pos: usize,
-    labels: Vec<RawLabel>,
+    labels: Vec<RawLabel<'a>>,
     value: f64,
     value_word: &'a str,
     value_pos: usize,
@@ -736,22 +778,34 @@ struct FamilyBuilder {
     by_labels: HashMap<u64, Vec<usize>, BuildHasherDefault<PassThroughHasher>>,
 }
 
-/// FNV-1a over a label set sorted by name (names are unique within a sample).
-fn label_set_hash(labels: &[Label]) -> u64 {
-    let mut order: Vec<&Label> = labels.iter().collect();
-    order.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for label in order {
-        for byte in label.name.bytes().chain([0xff]).chain(label.value.bytes()).chain([0xfe]) {
+/// A hash of a label set that does not depend on the labels' order: FNV-1a of each
+/// `name`/`value` pair, mixed and summed (names are unique within a sample).
+fn label_set_hash<'x>(labels: impl Iterator<Item = (&'x str, &'x str)>) -> u64 {
+    let mut sum: u64 = 0;
+    for (name, value) in labels {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in name.bytes().chain([0xff]).chain(value.bytes()).chain([0xfe]) {
             hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
         }
+        // A final mix, so that sums of related pairs do not cancel out.
+        hash ^= hash >> 29;
+        hash = hash.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        hash ^= hash >> 32;
+        sum = sum.wrapping_add(hash);
     }
-    hash
+    sum
 }
 
 /// Same labels regardless of order (names are unique within a sample).
-fn same_label_set(a: &[Label], b: &[Label]) -> bool {
-    a.len() == b.len() && a.iter().all(|l| b.iter().any(|m| m.name == l.name && m.value == l.value))
+fn same_label_set(a: &[Label], b: &[RawLabel<'_>]) -> bool {
+    a.len() == b.len() && a.iter().all(|l| b.iter().any(|m| m.name == l.name && *m.value == *l.value))
+}
+
+/// Owned labels, in the order written.
+fn owned_labels(labels: Vec<RawLabel<'_>>) -> Vec<Label> {
+    let mut owned = Vec::with_capacity(labels.len());
+    owned.extend(labels.into_iter().map(|l| Label { name: l.name.to_string(), value: l.value.into_owned() }));
+    owned
 }
 
 /// The keys of `by_labels` are hashes already.
@@ -1133,19 +1187,18 @@ impl FamilyBuilder {
     fn series_for(
         &mut self,
         at: &Position<'_, '_>,
-        labels: Vec<RawLabel>,
+        labels: Vec<RawLabel<'_>>,
         timestamp_ms: Option<i64>,
         single: bool,
     ) -> Result<usize, ParseError> {
-        let labels: Vec<Label> = labels.into_iter().map(|l| Label { name: l.name, value: l.value }).collect();
-        let hash = label_set_hash(&labels);
+        let hash = label_set_hash(labels.iter().map(|l| (l.name, &*l.value)));
         let existing = self.by_labels.get(&hash).and_then(|candidates| {
             candidates.iter().copied().find(|&i| same_label_set(&self.series[i].labels, &labels))
         });
         if let Some(index) = existing {
             let series = &mut self.series[index];
             if single {
-                return Err(duplicate(at, &labels, None, series.line));
+                return Err(duplicate(at, &owned_labels(labels), None, series.line));
             }
             series.timestamp_ms = series.timestamp_ms.or(timestamp_ms);
             return Ok(index);
@@ -1157,7 +1210,7 @@ impl FamilyBuilder {
             Kind::Summary => SeriesData::Summary { quantiles: Vec::new(), sum: None, count: None },
             _ => SeriesData::Single(0.0),
         };
-        self.series.push(Series { labels, timestamp_ms, line: at.line.number, data });
+        self.series.push(Series { labels: owned_labels(labels), timestamp_ms, line: at.line.number, data });
         self.by_labels.entry(hash).or_default().push(self.series.len() - 1);
         Ok(self.series.len() - 1)
     }
@@ -1214,7 +1267,12 @@ fn declared_type(block: &[&str], name: &str, format: Format) -> Option<Kind> {
 }
 
 /// Remove the `le` or `quantile` label from a histogram or summary line and read its number.
-fn take_bound(at: &Position<'_, '_>, labels: &mut Vec<RawLabel>, label: &str, what: &str) -> Result<f64, ParseError> {
+fn take_bound(
+    at: &Position<'_, '_>,
+    labels: &mut Vec<RawLabel<'_>>,
+    label: &str,
+    what: &str,
+) -> Result<f64, ParseError> {
     let Some(index) = labels.iter().position(|l| l.name == label) else {
         return Err(at.line.error(at.name_pos, format!("{what} line {} has no `{label}` label", at.name)));
     };

@@ -2,8 +2,9 @@
 //! counted by reason; the rest of the scrape is kept.
 
 use crate::config::{is_valid_label_name, is_valid_metric_name};
-use crate::runtime::model::{Bucket, MetricFamily, MetricKind, MetricValue};
+use crate::runtime::model::{Bucket, Label, MetricFamily, MetricKind, MetricValue};
 use std::collections::{BTreeMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// Why something was dropped; the `reason` label of
 /// `wasmon_plugin_rejected_series_total`.
@@ -65,17 +66,18 @@ pub fn validate(families: Vec<MetricFamily>) -> (Vec<MetricFamily>, Rejections) 
             rejections.add(Rejection::DuplicateFamily, family.metrics.len().max(1), || family.name.clone());
             continue;
         }
-        let mut seen_series = HashSet::new();
+        let mut seen_series: HashSet<u64, BuildHasherDefault<PassThrough>> = HashSet::default();
         let name = family.name.clone();
         let kind = family.kind;
         family.metrics.retain_mut(|metric| {
-            let mut label_names = HashSet::new();
-            for label in &metric.labels {
+            for (i, label) in metric.labels.iter().enumerate() {
                 if !is_valid_label_name(&label.name) || label.name.starts_with("__") {
                     rejections.add(Rejection::InvalidLabelName, 1, || format!("{name}{{{:?}}}", label.name));
                     return false;
                 }
-                if !label_names.insert(label.name.as_str()) {
+                // A series has a handful of labels: comparing with the earlier ones is
+                // cheaper than a set per series.
+                if metric.labels[..i].iter().any(|earlier| earlier.name == label.name) {
                     rejections.add(Rejection::DuplicateLabel, 1, || format!("{name}{{{}}}", label.name));
                     return false;
                 }
@@ -116,7 +118,7 @@ pub fn validate(families: Vec<MetricFamily>) -> (Vec<MetricFamily>, Rejections) 
             }
             // A 64-bit hash of the series identity (instead of owned copies)
             // keeps this check cheap per series.
-            if !seen_series.insert(super::series_hash(&name, &metric.labels)) {
+            if !seen_series.insert(label_set_hash(&metric.labels)) {
                 rejections.add(Rejection::DuplicateSeries, 1, || {
                     format!(
                         "{name} with labels {:?}",
@@ -132,6 +134,42 @@ pub fn validate(families: Vec<MetricFamily>) -> (Vec<MetricFamily>, Rejections) 
         }
     }
     (kept, rejections)
+}
+
+/// A 64-bit hash of a label set, whatever the labels' order (names are unique
+/// here): per label, FNV-1a of name and value, mixed, then summed. Only series
+/// of one family are compared, so the family name is left out.
+fn label_set_hash(labels: &[Label]) -> u64 {
+    let mut sum: u64 = 0;
+    for label in labels {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in label.name.bytes().chain([0xff]).chain(label.value.bytes()).chain([0xfe]) {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        hash ^= hash >> 29;
+        hash = hash.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        hash ^= hash >> 32;
+        sum = sum.wrapping_add(hash);
+    }
+    sum
+}
+
+/// `seen_series` holds hashes already.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 fn value_kind(v: &MetricValue) -> &'static str {
