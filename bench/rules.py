@@ -8,11 +8,11 @@ collected; printed are the median total per round and the ratio.
 
 usage: bench/rules.py [--series 100000] [--rules 1000] [--rounds 6] [--wasmon target/release/wasmon]
 """
-import argparse, json, os, shutil, signal, socket, struct, subprocess, sys, tempfile, time
+import argparse, json, os, shutil, struct, sys, tempfile, time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from storage import free_port, field, varint, snappy_literal, post, wait_ready  # noqa: E402
+from storage import field, varint, snappy_literal, post, start_pair, stop  # noqa: E402
 
 PROMETHEUS = "/usr/bin/prometheus"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -86,22 +86,9 @@ def main():
 
 def run(args, tmp):
     rule_file(args.rules, f"{tmp}/rules.yaml")
-    pp, wp = free_port(), free_port()
-    with open(f"{tmp}/prometheus.yml", "w") as f:
-        f.write(f"global: {{}}\nrule_files: [{tmp}/rules.yaml]\n")
-    with open(f"{tmp}/wasmon.yaml", "w") as f:
-        f.write(f"web: {{enable_remote_write_receiver: true}}\nrule_files: [{tmp}/rules.yaml]\n")
-    prom = subprocess.Popen([PROMETHEUS, f"--config.file={tmp}/prometheus.yml", f"--storage.tsdb.path={tmp}/prom",
-                             f"--web.listen-address=127.0.0.1:{pp}", "--web.enable-remote-write-receiver"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wm = subprocess.Popen([args.wasmon, "run", "--config", f"{tmp}/wasmon.yaml", "--web.listen-address",
-                           f"127.0.0.1:{wp}", "--storage.tsdb.path", f"{tmp}/wasmon"],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                          env=dict(os.environ, WASMON_LOG="warn", WASMON_CACHE_DIR=f"{tmp}/cache"))
-    sides = {"prometheus": f"http://127.0.0.1:{pp}", "wasmon": f"http://127.0.0.1:{wp}"}
+    prom, wm, prom_url, wasmon_url = start_pair(tmp, args.wasmon, f"rule_files: [{tmp}/rules.yaml]\n")
+    sides = {"prometheus": prom_url, "wasmon": wasmon_url}
     try:
-        wait_ready(f"{sides['prometheus']}/-/ready", prom, "prometheus")
-        wait_ready(f"{sides['wasmon']}/-/ready", wm, "wasmon")
         now = int(time.time() * 1000)
         start = now - POINTS * STEP_MS
         reqs = bodies(args.series, start)
@@ -120,13 +107,7 @@ def run(args, tmp):
                     seen[name].setdefault(group, {})[last] = took
             time.sleep(1)
     finally:
-        for p in (prom, wm):
-            p.send_signal(signal.SIGTERM)
-        for p in (prom, wm):
-            try:
-                p.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(prom, wm)
 
     def rounds(per_group):
         # Drop each group's first round (cold caches), then sum per round index.

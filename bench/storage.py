@@ -122,6 +122,42 @@ def du(path):
     return total
 
 
+def start_pair(tmp, wasmon, extra_config=""):
+    """Start Prometheus and wasmon on free loopback ports, each with a
+    remote-write receiver and `extra_config` (e.g. `rule_files: [...]`).
+    Returns the two processes and their base URLs, once both are ready."""
+    pp, wp = free_port(), free_port()
+    with open(f"{tmp}/prometheus.yml", "w") as f:
+        f.write(f"global: {{}}\n{extra_config}")
+    with open(f"{tmp}/wasmon.yaml", "w") as f:
+        f.write(f"web: {{enable_remote_write_receiver: true}}\n{extra_config}")
+    prom = subprocess.Popen([PROMETHEUS, f"--config.file={tmp}/prometheus.yml", f"--storage.tsdb.path={tmp}/prom",
+                             f"--web.listen-address=127.0.0.1:{pp}", "--web.enable-remote-write-receiver"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wm = subprocess.Popen([wasmon, "run", "--config", f"{tmp}/wasmon.yaml", "--web.listen-address",
+                           f"127.0.0.1:{wp}", "--storage.tsdb.path", f"{tmp}/wasmon"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          env=dict(os.environ, WASMON_LOG="warn", WASMON_CACHE_DIR=f"{tmp}/cache"))
+    try:
+        wait_ready(f"http://127.0.0.1:{pp}/-/ready", prom, "prometheus")
+        wait_ready(f"http://127.0.0.1:{wp}/-/ready", wm, "wasmon")
+    except BaseException:
+        stop(prom, wm)
+        raise
+    return prom, wm, f"http://127.0.0.1:{pp}", f"http://127.0.0.1:{wp}"
+
+
+def stop(*procs):
+    """SIGTERM, then SIGKILL after a minute: by PID, as everything here."""
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--series", type=int, default=10_000)
@@ -138,26 +174,13 @@ def main():
 
 
 def run(args, tmp):
-    pp, wp = free_port(), free_port()
-    with open(os.path.join(tmp, "prometheus.yml"), "w") as f:
-        f.write("global: {}\n")
-    with open(os.path.join(tmp, "wasmon.yaml"), "w") as f:
-        f.write("web: {enable_remote_write_receiver: true}\n")
-    prom = subprocess.Popen([PROMETHEUS, f"--config.file={tmp}/prometheus.yml", f"--storage.tsdb.path={tmp}/prom",
-                             f"--web.listen-address=127.0.0.1:{pp}", "--web.enable-remote-write-receiver"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wm = subprocess.Popen([args.wasmon, "run", "--config", f"{tmp}/wasmon.yaml", "--web.listen-address",
-                           f"127.0.0.1:{wp}", "--storage.tsdb.path", f"{tmp}/wasmon"],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                          env=dict(os.environ, WASMON_LOG="warn", WASMON_CACHE_DIR=f"{tmp}/cache"))
+    prom, wm, prom_url, wasmon_url = start_pair(tmp, args.wasmon)
     try:
-        wait_ready(f"http://127.0.0.1:{pp}/-/ready", prom, "prometheus")
-        wait_ready(f"http://127.0.0.1:{wp}/-/ready", wm, "wasmon")
         now = int(time.time() * 1000)
         start = (now - args.points * STEP_MS - 60_000) // 60_000 * 60_000
         bodies = requests(args.series, args.points, start)
         samples = args.series * args.points
-        sides = {"prometheus": (f"http://127.0.0.1:{pp}", prom.pid), "wasmon": (f"http://127.0.0.1:{wp}", wm.pid)}
+        sides = {"prometheus": (prom_url, prom.pid), "wasmon": (wasmon_url, wm.pid)}
         ingest = {}
         for name, (base, pid) in sides.items():
             cpu0, t0 = cpu_seconds(pid), time.perf_counter()
@@ -181,15 +204,8 @@ def run(args, tmp):
                 t0 = time.perf_counter()
                 get(f"{base}/api/v1/query_range?{params}")
                 latencies[name].append(time.perf_counter() - t0)
-        cpu_end = {name: cpu_seconds(pid) for name, (_, pid) in sides.items()}
     finally:
-        for p in (prom, wm):
-            p.send_signal(signal.SIGTERM)
-        for p in (prom, wm):
-            try:
-                p.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(prom, wm)
     disk = {"prometheus": du(f"{tmp}/prom"), "wasmon": du(f"{tmp}/wasmon")}
 
     def median(xs):
@@ -208,7 +224,6 @@ def run(args, tmp):
     ]
     for label, p, w in rows:
         print(f"{label:<34} {p:>14.2f} {w:>14.2f} {w / p if p else float('nan'):>7.2f}x")
-    _ = cpu_end
 
 
 if __name__ == "__main__":
