@@ -35,6 +35,20 @@ pub struct MariaDb {
     dir: tempfile::TempDir,
 }
 
+static INSTALL_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The `*.err` logs the bootstrap leaves in the data directory, for messages.
+fn error_logs(datadir: &Path) -> String {
+    std::fs::read_dir(datadir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "err"))
+        .map(|p| format!("{}:\n{}", p.display(), std::fs::read_to_string(&p).unwrap_or_default()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 impl MariaDb {
     /// Start a server with no extra options.
     pub fn start() -> Self {
@@ -48,20 +62,27 @@ impl MariaDb {
         require_binary(CLIENT, "mariadb-client");
         let dir = tempfile::Builder::new().prefix("wasmon-mariadb-").tempdir().expect("tempdir");
         let datadir = dir.path().join("mysql");
-        let install = Command::new(INSTALL_DB)
-            .arg("--no-defaults")
-            .arg("--user=root")
-            .arg(format!("--datadir={}", datadir.display()))
-            .arg("--auth-root-authentication-method=socket")
-            .arg("--skip-test-db")
-            .output()
-            .expect("run mariadb-install-db");
+        // One bootstrap at a time: tests of one binary start servers in
+        // parallel, and concurrent `mariadb-install-db` runs were seen to
+        // fail on a loaded machine.
+        let install = {
+            let _one_at_a_time = INSTALL_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+            Command::new(INSTALL_DB)
+                .arg("--no-defaults")
+                .arg("--user=root")
+                .arg(format!("--datadir={}", datadir.display()))
+                .arg("--auth-root-authentication-method=socket")
+                .arg("--skip-test-db")
+                .output()
+                .expect("run mariadb-install-db")
+        };
         assert!(
             install.status.success(),
-            "mariadb-install-db failed ({}):\n{}{}",
+            "mariadb-install-db failed ({}):\n{}{}\n{}",
             install.status,
             String::from_utf8_lossy(&install.stdout),
-            String::from_utf8_lossy(&install.stderr)
+            String::from_utf8_lossy(&install.stderr),
+            error_logs(&datadir)
         );
 
         let port = free_port();
