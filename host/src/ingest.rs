@@ -64,11 +64,18 @@ impl StalenessTracker {
     /// Record this scrape's series and append a staleness marker at `t` for
     /// every series of the previous scrape that is not among them.
     pub fn track(&mut self, samples: &mut Vec<StoredSample>, t: i64) {
-        let current: HashSet<Labels> = samples.iter().map(|(l, _, _)| l.clone()).collect();
-        for gone in self.previous.difference(&current) {
-            samples.push((gone.clone(), t, stale_nan()));
+        // Move known label sets over instead of cloning every one each
+        // scrape: only series new in this scrape are cloned, and what stays
+        // behind in `previous` is exactly the set that vanished.
+        let mut current: HashSet<Labels> = HashSet::with_capacity(samples.len());
+        for (labels, _, _) in samples.iter() {
+            if current.contains(labels) {
+                continue;
+            }
+            current.insert(self.previous.take(labels).unwrap_or_else(|| labels.clone()));
         }
-        self.previous = current;
+        let gone = std::mem::replace(&mut self.previous, current);
+        samples.extend(gone.into_iter().map(|l| (l, t, stale_nan())));
     }
 }
 

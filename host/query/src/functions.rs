@@ -245,11 +245,7 @@ pub(crate) fn absent_labels(e: &Expr) -> Labels {
     Labels::new(set).without(&empty)
 }
 
-pub(crate) fn is_valid_label_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
+pub(crate) use wasmon_storage::is_valid_label_name;
 
 fn label_replace(ev: &Evaluator, args: &[&Expr]) -> Result<Vec<Vector>> {
     let v = eval_vector_arg(ev, args, 0)?;

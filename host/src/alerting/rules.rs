@@ -97,19 +97,7 @@ struct RawRule {
     annotations: Option<BTreeMap<String, Option<String>>>,
 }
 
-/// `[a-zA-Z_:][a-zA-Z0-9_:]*`
-pub fn is_valid_metric_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == ':')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
-}
-
-/// `[a-zA-Z_][a-zA-Z0-9_]*`
-pub fn is_valid_label_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
+pub use wasmon_storage::{is_valid_label_name, is_valid_metric_name};
 
 /// Prometheus' `model.Duration` in YAML: the same grammar as our config.
 fn parse_duration(text: &str) -> Result<Duration, String> {

@@ -12,6 +12,7 @@ mod network;
 pub use alerting::{AlertingConfig, AlertmanagerConfig, AlertmanagerTargets};
 pub use duration::{ByteSize, PromDuration};
 pub use network::{Authorization, BasicAuth, CredentialError, Scheme, SecretSource, TlsConfig, read_credential_file};
+pub use wasmon_storage::{is_valid_label_name, is_valid_metric_name};
 
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
@@ -764,20 +765,6 @@ impl Config {
 /// The 1-based line of the first occurrence of `needle`, for messages.
 fn locate(text: &str, needle: &str) -> Option<usize> {
     text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
-}
-
-/// Prometheus label name rule: `[a-zA-Z_][a-zA-Z0-9_]*`.
-pub fn is_valid_label_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// Prometheus metric name rule: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
-pub fn is_valid_metric_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == ':')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
 }
 
 #[cfg(test)]

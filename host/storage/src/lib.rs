@@ -17,7 +17,7 @@ pub mod testing;
 pub mod wal;
 
 pub use db::{AppendReport, Appender, BlockInfo, Db, DbOptions, DbStats, MaintenanceReport, StorageError, WalHold};
-pub use labels::{Label, Labels, METRIC_NAME};
+pub use labels::{Label, Labels, METRIC_NAME, is_valid_label_name, is_valid_metric_name};
 pub use matcher::{MatchOp, Matcher, MatcherError, matches_all};
 
 /// The NaN Prometheus writes as a staleness marker (`value.StaleNaN`).
