@@ -209,17 +209,7 @@ pub async fn labels(State(state): State<AppState>, p: Params) -> ApiResult {
     let sets = selectors(&p, false)?;
     let (start, end) = time_range(&p)?;
     let limit = limit(&p)?;
-    let names = blocking(move || {
-        let mut names: Vec<String> = if sets.is_empty() {
-            db.label_names(&[], start, end)
-        } else {
-            sets.iter().flat_map(|m| db.label_names(m, start, end)).collect()
-        };
-        names.sort();
-        names.dedup();
-        names
-    })
-    .await?;
+    let names = blocking(move || union_over(&sets, |m| db.label_names(m, start, end))).await?;
     Ok(success(&string_list(&names, limit)))
 }
 
@@ -231,18 +221,17 @@ pub async fn label_values(State(state): State<AppState>, Path(name): Path<String
     let sets = selectors(&p, false)?;
     let (start, end) = time_range(&p)?;
     let limit = limit(&p)?;
-    let values = blocking(move || {
-        let mut values: Vec<String> = if sets.is_empty() {
-            db.label_values(&name, &[], start, end)
-        } else {
-            sets.iter().flat_map(|m| db.label_values(&name, m, start, end)).collect()
-        };
-        values.sort();
-        values.dedup();
-        values
-    })
-    .await?;
+    let values = blocking(move || union_over(&sets, |m| db.label_values(&name, m, start, end))).await?;
     Ok(success(&string_list(&values, limit)))
+}
+
+/// Sorted, distinct results of `f` over every `match[]` selector (over all
+/// series when there is none), as `labels` and `label/<name>/values` answer.
+fn union_over(sets: &[Vec<Matcher>], f: impl Fn(&[Matcher]) -> Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = if sets.is_empty() { f(&[]) } else { sets.iter().flat_map(|m| f(m)).collect() };
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Metric metadata from the latest scrape of every target, keyed by family
