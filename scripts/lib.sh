@@ -5,7 +5,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 # Plugins every command needs, built once into the shared target dir.
-PLUGIN_PACKAGES=(-p wasmon-node -p wasmon-nginx -p wasmon-mysql -p wasmon-etcd -p wasmon-example-plugin -p wasmon-hostile)
+PLUGIN_PACKAGES=(-p wasmon-node -p wasmon-nginx -p wasmon-mysql -p wasmon-etcd -p wasmon-kube-state -p wasmon-example-plugin -p wasmon-hostile)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

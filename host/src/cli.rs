@@ -41,6 +41,15 @@ pub enum Command {
         #[arg(long = "storage.tsdb.path")]
         storage_path: Option<PathBuf>,
     },
+    /// Show every job's targets after discovery and relabeling, and why
+    /// each dropped target was dropped.
+    Targets {
+        #[arg(long)]
+        config: PathBuf,
+        /// How long to wait for Kubernetes discovery's first answer.
+        #[arg(long, default_value = "10s", value_parser = PromDuration::parse)]
+        wait: PromDuration,
+    },
     /// Inspect a data directory of the embedded store (like `promtool tsdb`).
     Tsdb {
         #[command(subcommand)]
@@ -147,6 +156,7 @@ pub fn main() -> anyhow::Result<()> {
             tokio.block_on(run(config.as_deref(), listen_address, storage_path, &cache_dir))
         }
         Command::Tsdb { what } => crate::tsdb_cmd::run(what),
+        Command::Targets { config, wait } => tokio.block_on(crate::targets_cmd::run(&config, wait.0)),
         Command::Check { what: CheckWhat::Config { file } } => check_config(&file, &cache_dir),
         Command::Check { what: CheckWhat::Rules { files, lint_fatal } } => {
             if crate::alerting::check_rules_command(&files, lint_fatal) { Ok(()) } else { bail!("rule check failed") }
@@ -217,6 +227,7 @@ async fn run(
     let cache_dir = config.plugins.cache_directory.clone().unwrap_or_else(|| cache_dir.to_path_buf());
     let state = AppState {
         latest: Arc::new(LatestScrapes::default()),
+        discovered: Arc::default(),
         telemetry,
         ready: Arc::new(AtomicBool::new(false)),
         jobs: Arc::default(),
@@ -249,19 +260,26 @@ async fn run(
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     let paths = config.paths.clone();
+    let telemetry = state.telemetry.clone();
     let (runtime, jobs) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let mut runtime = Runtime::new(paths, &cache_dir)?;
         // The agent lives long: keep the compiler out of its memory.
         if let Ok(exe) = std::env::current_exe() {
             runtime.compile_out_of_process(exe);
         }
-        let jobs = agent::build_jobs(&runtime, &config)
+        let jobs = agent::build_jobs(&runtime, &config, &telemetry)
             .map_err(|problems| anyhow::anyhow!("cannot start:\n  {}", problems.join("\n  ")))?;
         Ok((runtime, jobs))
     })
     .await??;
     *state.jobs.write().unwrap_or_else(|p| p.into_inner()) = jobs.iter().cloned().map(Arc::new).collect();
-    let _scheduler = Scheduler::start(jobs, state.latest.clone(), state.telemetry.clone(), store.clone());
+    let sinks = crate::scheduler::Sinks {
+        latest: state.latest.clone(),
+        telemetry: state.telemetry.clone(),
+        store: store.clone(),
+        discovered: state.discovered.clone(),
+    };
+    let _scheduler = Scheduler::start(jobs, sinks);
     state.ready.store(true, Ordering::Relaxed);
     tracing::info!("all plugins loaded; scraping");
 
@@ -363,12 +381,12 @@ fn check_config(file: &Path, cache_dir: &Path) -> anyhow::Result<()> {
     let runtime = Runtime::new(config.paths.clone(), &cache_dir)?;
     // Like `promtool check config`, the rule files are part of the config.
     let rules = crate::notifications::load_rules(&config, file.parent());
-    let jobs = agent::build_jobs(&runtime, &config);
+    let jobs = agent::build_jobs(&runtime, &config, &Arc::new(crate::telemetry::Telemetry::default()));
     match (jobs, rules) {
         (Ok(jobs), Ok(groups)) => {
-            let targets: usize = jobs.iter().map(|j| j.targets.len()).sum();
+            let targets: usize = jobs.iter().flat_map(|j| &j.discovery.static_groups).map(|g| g.targets.len()).sum();
             let rules: usize = groups.iter().map(|g| g.rules.len()).sum();
-            println!("{}: OK ({} jobs, {targets} targets, {rules} rules)", file.display(), jobs.len());
+            println!("{}: OK ({} jobs, {targets} static targets, {rules} rules)", file.display(), jobs.len());
             Ok(())
         }
         (jobs, rules) => {

@@ -34,6 +34,7 @@ fn bundled_rules(plugin: &str) -> Option<&'static str> {
         "mysql" => Some(include_str!("../../plugins/mysql/rules.yaml")),
         "etcd" => Some(include_str!("../../plugins/etcd/rules.yaml")),
         "nginx" => Some(include_str!("../../plugins/nginx/rules.yaml")),
+        "kube-state" => Some(include_str!("../../plugins/kube-state/rules.yaml")),
         _ => None,
     }
 }

@@ -28,7 +28,7 @@ fn check_config_accepts_a_good_file() {
     )).unwrap();
     let (ok, stdout, stderr) = wasmon(&["check", "config", file.to_str().unwrap()]);
     assert!(ok, "{stderr}");
-    assert!(stdout.contains("OK (1 jobs, 2 targets, 0 rules)"), "{stdout}");
+    assert!(stdout.contains("OK (1 jobs, 2 static targets, 0 rules)"), "{stdout}");
 }
 
 #[test]
@@ -136,7 +136,7 @@ fn every_config_example_in_the_repository_checks_out() {
     // The agent's own example, checked as an operator would, plugins included.
     let (ok, stdout, stderr) = wasmon(&["check", "config", root.join("config.example.yaml").to_str().unwrap()]);
     assert!(ok, "config.example.yaml: {stderr}");
-    assert!(stdout.contains("OK (1 jobs, 1 targets, 0 rules)"), "{stdout}");
+    assert!(stdout.contains("OK (1 jobs, 1 static targets, 0 rules)"), "{stdout}");
     // Each plugin's example section, handed to that plugin's own check.
     let mut plugins: Vec<String> = std::fs::read_dir(root.join("plugins"))
         .unwrap()

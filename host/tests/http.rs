@@ -65,7 +65,7 @@ fn health_readiness_and_targets() {
     assert_eq!(t["health"], "up");
     assert_eq!(t["scrapeInterval"], "1s");
     let page = agent.get("/");
-    assert!(page.contains("<td>example</td>") && page.contains("up"), "{page}");
+    assert!(page.contains("example (1/1 up, 0 dropped)") && page.contains("<td>up</td>"), "{page}");
     // Synthetic series as Prometheus writes them.
     let m = agent.metrics();
     assert!(value(&m, "scrape_duration_seconds", &[("job", "example")]).unwrap() > 0.0);

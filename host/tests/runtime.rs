@@ -67,17 +67,8 @@ fn trapping_targets_back_off_and_recover_state_per_call() {
         &[],
     )
     .unwrap();
-    let job = Arc::new(Job {
-        name: "loop".into(),
-        plugin,
-        sandbox,
-        config_json: r#"{"mode":"loop"}"#.into(),
-        interval: Duration::from_secs(60),
-        timeout,
-        sample_limit: 0,
-        params: vec![],
-        targets: vec![],
-    });
+    let job =
+        Arc::new(Job::for_plugin("loop", plugin, sandbox, r#"{"mode":"loop"}"#, Duration::from_secs(60), timeout));
     let latest = Arc::new(LatestScrapes::default());
     let telemetry = Arc::new(Telemetry::default());
     let target = TargetSpec::new("loop", "t1", &Default::default());

@@ -26,6 +26,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 #[derive(Clone)]
 pub struct AppState {
     pub latest: Arc<LatestScrapes>,
+    /// Every job's active and dropped targets.
+    pub discovered: Arc<crate::scheduler::DiscoveredTargets>,
     pub telemetry: Arc<Telemetry>,
     /// False until every plugin is loaded and the scheduler runs.
     pub ready: Arc<AtomicBool>,
@@ -150,20 +152,15 @@ async fn probe(
     let Some(job) = job else {
         return (StatusCode::NOT_FOUND, format!("no job named {:?}\n", q.job)).into_response();
     };
+    let active = state.discovered.job(&q.job).map(|v| v.active).unwrap_or_default();
     let spec = match &q.target {
-        Some(t) => job.targets.iter().find(|s| &s.address == t).cloned(),
-        None => job.targets.first().cloned(),
+        Some(t) => active.iter().find(|s| &s.address == t).cloned(),
+        None => active.first().cloned(),
     };
     let Some(spec) = spec else {
         return (StatusCode::NOT_FOUND, format!("job {:?} has no target {:?}\n", q.job, q.target)).into_response();
     };
-    let target = job.plugin_target(&spec);
-    let call = tokio::task::spawn_blocking(move || job.plugin.collect(&job.sandbox, &target, &job.config_json)).await;
-    let outcome = match call {
-        Ok(o) => o,
-        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("probe task failed: {e}\n")).into_response(),
-    };
-    match outcome.result {
+    match job.collect(&spec).await.result {
         Ok(families) => {
             let (families, _) = crate::scheduler::validate::validate(families);
             let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));

@@ -2,11 +2,12 @@
 
 use super::AppState;
 use crate::config::PromDuration;
-use crate::scheduler::ScrapeSnapshot;
+use crate::scheduler::{JobView, ScrapeSnapshot};
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::Html;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 fn rfc3339(t: Option<SystemTime>) -> String {
@@ -33,14 +34,19 @@ fn rfc3339(t: Option<SystemTime>) -> String {
     )
 }
 
+/// The URL a target is scraped at, as the targets view shows it.
+fn scrape_url(s: &ScrapeSnapshot) -> String {
+    if s.plugin == "native" { s.target.url() } else { format!("wasm://{}/{}", s.plugin, s.target.address) }
+}
+
 fn target_json(s: &ScrapeSnapshot) -> Value {
     let job = s.target.labels.get("job").cloned().unwrap_or_default();
     json!({
-        "discoveredLabels": { "__address__": s.target.address, "job": job },
+        "discoveredLabels": s.target.discovered,
         "labels": s.target.labels,
         "scrapePool": job,
-        "scrapeUrl": format!("wasm://{}/{}", s.plugin, s.target.address),
-        "globalUrl": format!("wasm://{}/{}", s.plugin, s.target.address),
+        "scrapeUrl": scrape_url(s),
+        "globalUrl": scrape_url(s),
         "lastError": s.last_error.clone().unwrap_or_default(),
         "lastScrape": rfc3339(s.last_scrape),
         "lastScrapeDuration": s.duration.as_secs_f64(),
@@ -50,37 +56,117 @@ fn target_json(s: &ScrapeSnapshot) -> Value {
     })
 }
 
-pub async fn targets_api(State(state): State<AppState>) -> Json<Value> {
-    let active: Vec<Value> = state.latest.all().iter().map(|s| target_json(s)).collect();
-    Json(json!({ "status": "success", "data": { "activeTargets": active, "droppedTargets": [] } }))
+/// One job's targets with their latest scrape, in the job's order.
+pub struct JobTargetsReport {
+    pub job: String,
+    pub active: Vec<Arc<ScrapeSnapshot>>,
+    pub view: JobView,
+}
+
+/// Every job's targets, joined with their latest scrapes.
+pub fn collect_targets(state: &AppState) -> Vec<JobTargetsReport> {
+    state
+        .discovered
+        .jobs()
+        .into_iter()
+        .map(|(job, view)| {
+            let active = view.active.iter().filter_map(|t| state.latest.get_key(&t.key())).collect();
+            JobTargetsReport { job, active, view }
+        })
+        .collect()
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct TargetsQuery {
+    /// `active`, `dropped` or `any` (the default), as in Prometheus.
+    state: Option<String>,
+    #[serde(rename = "scrapePool")]
+    scrape_pool: Option<String>,
+}
+
+pub async fn targets_api(State(state): State<AppState>, Query(q): Query<TargetsQuery>) -> Json<Value> {
+    let which = q.state.as_deref().unwrap_or("any").to_ascii_lowercase();
+    let (want_active, want_dropped) = match which.as_str() {
+        "active" => (true, false),
+        "dropped" => (false, true),
+        _ => (true, true),
+    };
+    let mut active = Vec::new();
+    let mut dropped = Vec::new();
+    for report in collect_targets(&state) {
+        if q.scrape_pool.as_ref().is_some_and(|p| *p != report.job) {
+            continue;
+        }
+        if want_active {
+            active.extend(report.active.iter().map(|s| target_json(s)));
+        }
+        if want_dropped {
+            dropped.extend(report.view.dropped.iter().map(|d| {
+                json!({
+                    "discoveredLabels": d.discovered,
+                    // Not in Prometheus' answer: which step dropped it.
+                    "dropReason": d.reason.to_string(),
+                    "scrapePool": report.job,
+                })
+            }));
+        }
+    }
+    Json(json!({ "status": "success", "data": { "activeTargets": active, "droppedTargets": dropped } }))
 }
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
+fn label_list(labels: &std::collections::BTreeMap<String, String>) -> String {
+    labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect::<Vec<_>>().join(", ")
+}
+
 pub async fn targets_page(State(state): State<AppState>) -> Html<String> {
-    let mut rows = String::new();
-    for s in state.latest.all() {
-        let labels: Vec<String> = s.target.labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
-        rows.push_str(&format!(
-            "<tr class=\"{health}\"><td>{job}</td><td>{addr}</td><td>{plugin}</td><td>{health}</td><td>{labels}</td><td>{last}</td><td>{dur:.1} ms</td><td>{err}</td></tr>\n",
-            job = escape(s.target.labels.get("job").map(String::as_str).unwrap_or("")),
-            addr = escape(&s.target.address),
-            plugin = escape(&s.plugin),
-            health = s.health.as_str(),
-            labels = labels.join(", "),
-            last = rfc3339(s.last_scrape),
-            dur = s.duration.as_secs_f64() * 1000.0,
-            err = escape(s.last_error.as_deref().unwrap_or("")),
+    let mut body = String::new();
+    for report in collect_targets(&state) {
+        let up = report.active.iter().filter(|s| s.health == crate::scheduler::Health::Up).count();
+        body.push_str(&format!(
+            "<h2 id=\"job-{id}\">{job} ({up}/{total} up, {dropped} dropped)</h2>\n",
+            id = escape(&report.job),
+            job = escape(&report.job),
+            total = report.active.len(),
+            dropped = report.view.dropped.len(),
         ));
+        for error in &report.view.errors {
+            body.push_str(&format!("<p class=\"error\">discovery: {}</p>\n", escape(error)));
+        }
+        body.push_str("<table><tr><th>Endpoint</th><th>Collector</th><th>State</th><th>Labels</th><th>Last scrape</th><th>Duration</th><th>Error</th></tr>\n");
+        for s in &report.active {
+            body.push_str(&format!(
+                "<tr class=\"{health}\"><td>{url}</td><td>{plugin}</td><td>{health}</td><td>{labels}</td><td>{last}</td><td>{dur:.1} ms</td><td>{err}</td></tr>\n",
+                url = escape(&scrape_url(s)),
+                plugin = escape(&s.plugin),
+                health = s.health.as_str(),
+                labels = label_list(&s.target.labels),
+                last = rfc3339(s.last_scrape),
+                dur = s.duration.as_secs_f64() * 1000.0,
+                err = escape(s.last_error.as_deref().unwrap_or("")),
+            ));
+        }
+        body.push_str("</table>\n");
+        if !report.view.dropped.is_empty() {
+            body.push_str("<details><summary>Dropped targets</summary><table><tr><th>Discovered labels</th><th>Dropped by</th></tr>\n");
+            for d in &report.view.dropped {
+                body.push_str(&format!(
+                    "<tr><td>{}</td><td>{}</td></tr>\n",
+                    label_list(&d.discovered),
+                    escape(&d.reason.to_string())
+                ));
+            }
+            body.push_str("</table></details>\n");
+        }
     }
     super::html(format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>wasmon targets</title><style>\
-         body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}\
-         tr.up td:nth-child(4){{color:#070}}tr.down td:nth-child(4){{color:#b00;font-weight:bold}}</style></head><body>\
-         <h1>wasmon</h1><p><a href=\"/metrics\">/metrics</a> · <a href=\"/api/v1/targets\">/api/v1/targets</a></p>\
-         <h2>Targets</h2><table><tr><th>Job</th><th>Target</th><th>Plugin</th><th>State</th><th>Labels</th><th>Last scrape</th><th>Duration</th><th>Error</th></tr>\n{rows}</table></body></html>"
+         body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;margin-bottom:1em}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}\
+         tr.up td:nth-child(3){{color:#070}}tr.down td:nth-child(3){{color:#b00;font-weight:bold}}p.error{{color:#b00}}</style></head><body>\
+         <h1>wasmon</h1><p><a href=\"/metrics\">/metrics</a> · <a href=\"/api/v1/targets\">/api/v1/targets</a></p>\n{body}</body></html>"
     ))
 }
 

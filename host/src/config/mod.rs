@@ -8,10 +8,15 @@
 mod alerting;
 mod duration;
 mod network;
+mod scrape;
 
 pub use alerting::{AlertingConfig, AlertmanagerConfig, AlertmanagerTargets};
 pub use duration::{ByteSize, PromDuration};
 pub use network::{Authorization, BasicAuth, CredentialError, Scheme, SecretSource, TlsConfig, read_credential_file};
+pub use scrape::{
+    CapabilitiesConfig, FileGrant, FileSdConfig, KubernetesApiConfig, KubernetesSdConfig, LeaderElectionConfig,
+    LimitsConfig, ParamValues, Preopen, ScrapeConfig, StaticConfig,
+};
 pub use wasmon_storage::{is_valid_label_name, is_valid_metric_name};
 
 use serde::Deserialize;
@@ -169,142 +174,6 @@ pub struct PluginsConfig {
     /// Where compiled components are cached. Default: `$XDG_CACHE_HOME/wasmon`
     /// or `~/.cache/wasmon`.
     pub cache_directory: Option<PathBuf>,
-}
-
-/// One job: a plugin and the targets it collects from.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScrapeConfig {
-    pub job_name: String,
-    /// A bundled plugin name (`node`) or a path to a `.wasm` component.
-    pub plugin: String,
-    pub scrape_interval: Option<PromDuration>,
-    pub scrape_timeout: Option<PromDuration>,
-    #[serde(default)]
-    pub static_configs: Vec<StaticConfig>,
-    /// URL-style parameters passed to the plugin with each target.
-    #[serde(default)]
-    pub params: BTreeMap<String, String>,
-    /// The plugin's own section, passed to it as JSON.
-    #[serde(default)]
-    pub config: Option<serde_yaml_ng::Value>,
-    #[serde(default)]
-    pub limits: LimitsConfig,
-    #[serde(default)]
-    pub capabilities: CapabilitiesConfig,
-    /// `http` or `https` for the plugin's requests to its target.
-    #[serde(default)]
-    pub scheme: Scheme,
-    /// TLS settings of the plugin's HTTPS requests; keys stay in the host.
-    pub tls_config: Option<TlsConfig>,
-    /// Credentials the host adds to the plugin's HTTP requests.
-    pub basic_auth: Option<BasicAuth>,
-    pub authorization: Option<Authorization>,
-    /// Credentials a plugin must hold itself (`wasmon:plugin/secrets`), by name.
-    #[serde(default)]
-    pub secrets: BTreeMap<String, SecretSource>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StaticConfig {
-    pub targets: Vec<String>,
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-}
-
-/// Per-call limits of a plugin instance.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LimitsConfig {
-    /// Linear memory cap of one instance.
-    pub memory: ByteSize,
-    /// CPU time one call may use; defaults to the scrape timeout.
-    pub cpu: Option<PromDuration>,
-    /// Series one scrape may return (0 = no limit), like Prometheus' `sample_limit`.
-    pub sample_limit: usize,
-    /// Log lines (plus stdout/stderr lines) kept per call.
-    pub log_lines: usize,
-    /// Bytes of stdout/stderr kept per call.
-    pub stdio_bytes: ByteSize,
-}
-
-impl Default for LimitsConfig {
-    fn default() -> Self {
-        Self { memory: ByteSize(64 << 20), cpu: None, sample_limit: 0, log_lines: 100, stdio_bytes: ByteSize(64 << 10) }
-    }
-}
-
-/// What a plugin may touch. Everything is denied unless granted here.
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct CapabilitiesConfig {
-    /// Globs of readable files, or `default` for exactly what the plugin asks
-    /// for in `describe()` (see `wasmon plugin inspect`).
-    pub files: FileGrant,
-    /// `statvfs` of mount points (filesystem sizes).
-    pub fs_stats: bool,
-    /// `adjtimex` in read-only mode (kernel clock state).
-    pub clock: bool,
-    /// Data directories mounted read-only into the plugin's WASI filesystem.
-    pub preopens: Vec<Preopen>,
-    /// TCP connections to the scrape target's address (and nowhere else).
-    pub tcp: bool,
-    /// HTTP(S) requests to the scrape target's authority (and nowhere else).
-    pub http: bool,
-}
-
-#[derive(Debug, Clone, Default, PartialEq)]
-pub enum FileGrant {
-    #[default]
-    None,
-    /// What the plugin requests.
-    PluginDefault,
-    Globs(Vec<String>),
-}
-
-impl<'de> Deserialize<'de> for FileGrant {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Word(String),
-            List(Vec<String>),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Word(w) if w == "default" => Ok(FileGrant::PluginDefault),
-            Raw::Word(w) if w == "none" => Ok(FileGrant::None),
-            Raw::Word(w) => Err(serde::de::Error::custom(format!(
-                "files: expected `default`, `none` or a list of globs, got {w:?}"
-            ))),
-            Raw::List(globs) => Ok(FileGrant::Globs(globs)),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Preopen {
-    /// Directory on the host.
-    pub host: PathBuf,
-    /// Where the plugin sees it, e.g. `/textfile`.
-    pub guest: String,
-}
-
-impl ScrapeConfig {
-    pub fn interval(&self, global: &GlobalConfig) -> Duration {
-        self.scrape_interval.unwrap_or(global.scrape_interval).0
-    }
-    pub fn timeout(&self, global: &GlobalConfig) -> Duration {
-        self.scrape_timeout.unwrap_or(global.scrape_timeout).0
-    }
-    /// The plugin's config section as JSON text (`{}` when absent).
-    pub fn plugin_config_json(&self) -> Result<String, String> {
-        match &self.config {
-            None => Ok("{}".into()),
-            Some(v) => serde_json::to_string(v).map_err(|e| format!("config section cannot be expressed as JSON: {e}")),
-        }
-    }
 }
 
 /// One `remote_write` endpoint, with Prometheus' keys plus `buffer_limit`.
@@ -515,7 +384,7 @@ fn validate_remote_write(config: &Config, text: &str, report: &mut dyn FnMut(Opt
         if q.min_backoff.0.is_zero() || q.min_backoff > q.max_backoff {
             report(line, format!("{at}: queue_config needs 0 < min_backoff <= max_backoff"));
         }
-        if let Err(e) = crate::remote::relabel::Relabeler::new(&rw.write_relabel_configs) {
+        if let Err(e) = crate::relabel::Relabeler::new(&rw.write_relabel_configs) {
             report(line, format!("{at}: write_relabel_configs{e}"));
         }
         if let Some(scheme) = scheme {
@@ -668,95 +537,7 @@ impl Config {
                 "global.scrape_timeout is longer than global.scrape_interval".into(),
             );
         }
-        let mut names = HashSet::new();
-        for (index, job) in self.scrape_configs.iter().enumerate() {
-            let line = locate(text, &format!("job_name: {}", job.job_name))
-                .or_else(|| locate(text, &format!("job_name: \"{}\"", job.job_name)));
-            let at = format!("scrape_configs[{index}] (job {:?})", job.job_name);
-            if job.job_name.is_empty() {
-                report(line, format!("{at}: job_name is empty"));
-            }
-            if !names.insert(job.job_name.clone()) {
-                report(line, format!("{at}: job_name is used by an earlier job; job names must be unique"));
-            }
-            if job.plugin.trim().is_empty() {
-                report(line, format!("{at}: plugin is empty; name a bundled plugin (node) or a .wasm file"));
-            }
-            let interval = job.interval(&self.global);
-            let timeout = job.timeout(&self.global);
-            if interval.is_zero() {
-                report(line, format!("{at}: scrape_interval must be greater than 0"));
-            }
-            if timeout.is_zero() {
-                report(line, format!("{at}: scrape_timeout must be greater than 0"));
-            }
-            if timeout > interval {
-                report(
-                    line,
-                    format!(
-                        "{at}: scrape_timeout {} is longer than scrape_interval {}",
-                        PromDuration(timeout),
-                        PromDuration(interval)
-                    ),
-                );
-            }
-            if job.static_configs.iter().all(|s| s.targets.is_empty()) {
-                report(line, format!("{at}: no targets; add static_configs: [{{targets: [...]}}]"));
-            }
-            let mut seen_targets = HashSet::new();
-            for sc in &job.static_configs {
-                for target in &sc.targets {
-                    if target.trim().is_empty() {
-                        report(line, format!("{at}: empty target address"));
-                    } else if !seen_targets.insert(target) {
-                        report(line, format!("{at}: target {target:?} is listed twice"));
-                    }
-                }
-                for label in sc.labels.keys() {
-                    if !is_valid_label_name(label) || label.starts_with("__") {
-                        report(line, format!("{at}: invalid target label name {label:?}"));
-                    }
-                }
-            }
-            let memory = job.limits.memory.0;
-            if !((1 << 20)..=(4 << 30)).contains(&memory) {
-                report(line, format!("{at}: limits.memory must be between 1MiB and 4GiB, got {memory} bytes"));
-            }
-            if let FileGrant::Globs(globs) = &job.capabilities.files {
-                for glob in globs {
-                    if !glob.starts_with('/') {
-                        report(line, format!("{at}: capabilities.files: {glob:?} must be an absolute path or glob"));
-                    } else if let Err(e) = globset::Glob::new(glob) {
-                        report(line, format!("{at}: capabilities.files: invalid glob {glob:?}: {e}"));
-                    }
-                }
-            }
-            for preopen in &job.capabilities.preopens {
-                if !preopen.host.is_dir() {
-                    report(line, format!("{at}: capabilities.preopens: {} is not a directory", preopen.host.display()));
-                }
-                if !preopen.guest.starts_with('/') {
-                    report(
-                        line,
-                        format!("{at}: capabilities.preopens: guest path {:?} must be absolute", preopen.guest),
-                    );
-                }
-            }
-            if let Err(e) = job.plugin_config_json() {
-                report(line, format!("{at}: {e}"));
-            }
-            for problem in network::validate(
-                &at,
-                job.scheme,
-                job.tls_config.as_ref(),
-                job.basic_auth.as_ref(),
-                job.authorization.as_ref(),
-                &job.secrets,
-                job.capabilities.http,
-            ) {
-                report(line, problem);
-            }
-        }
+        scrape::validate_jobs(self, text, &mut report);
         validate_remote_write(self, text, &mut report);
         problems
     }
@@ -774,7 +555,7 @@ mod tests {
     #[test]
     fn embedded_default_is_valid() {
         let config = Config::parse(EMBEDDED_DEFAULT, "embedded").expect("embedded default");
-        assert_eq!(config.scrape_configs[0].plugin, "node");
+        assert_eq!(config.scrape_configs[0].plugin.as_deref(), Some("node"));
         assert_eq!(config.scrape_configs[0].capabilities.files, FileGrant::PluginDefault);
     }
 

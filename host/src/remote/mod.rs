@@ -41,7 +41,6 @@
 pub mod client;
 pub mod proto;
 pub mod queue;
-pub mod relabel;
 
 use crate::config::RemoteWriteConfig;
 use crate::telemetry::Telemetry;

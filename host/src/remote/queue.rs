@@ -7,8 +7,8 @@
 
 use super::client::{RemoteClient, SendOutcome};
 use super::proto;
-use super::relabel::Relabeler;
 use crate::config::{QueueConfig, RemoteWriteConfig};
+use crate::relabel::Relabeler;
 use crate::telemetry::Telemetry;
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};

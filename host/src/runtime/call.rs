@@ -34,8 +34,17 @@ pub enum FailureReason {
     Instantiate,
     /// The plugin returned an error of its own.
     PluginError,
-    /// The plugin returned more series than `limits.sample_limit`.
+    /// The scrape returned more series than `sample_limit`.
     SampleLimit,
+    /// A series had more labels, or longer names or values, than the
+    /// job's label limits.
+    LabelLimit,
+    /// A native scrape failed: connection, TLS, HTTP status, timeout.
+    ScrapeError,
+    /// A native scrape's body could not be parsed as the text format.
+    ParseError,
+    /// A native scrape's body was over `body_size_limit`.
+    BodySizeLimit,
 }
 
 impl FailureReason {
@@ -50,13 +59,25 @@ impl FailureReason {
             Self::Instantiate => "instantiate",
             Self::PluginError => "plugin_error",
             Self::SampleLimit => "sample_limit",
+            Self::LabelLimit => "label_limit",
+            Self::ScrapeError => "scrape_error",
+            Self::ParseError => "parse_error",
+            Self::BodySizeLimit => "body_size_limit",
         }
     }
 
     /// Traps and limit hits discard the instance and put the target in backoff;
     /// an error the plugin returned itself does not.
     pub fn is_trap(&self) -> bool {
-        !matches!(self, Self::PluginError | Self::SampleLimit)
+        !matches!(
+            self,
+            Self::PluginError
+                | Self::SampleLimit
+                | Self::LabelLimit
+                | Self::ScrapeError
+                | Self::ParseError
+                | Self::BodySizeLimit
+        )
     }
 }
 
@@ -90,7 +111,7 @@ pub struct CallOutcome<T> {
 
 /// Marker errors raised from the epoch callback.
 #[derive(Debug, thiserror::Error)]
-enum Deadline {
+pub(super) enum Deadline {
     #[error("wall-clock timeout of {0:?} reached")]
     Wall(Duration),
     #[error("CPU time limit of {0:?} reached")]
@@ -127,7 +148,61 @@ impl WasiView for PluginState {
     }
 }
 
-fn thread_cpu_time() -> Duration {
+impl PluginState {
+    /// The state of a long-lived instance (a kube-state plugin): no
+    /// network, no preopens, stdio captured into `stdout`/`stderr`.
+    pub(super) fn long_lived(
+        sandbox: &Sandbox,
+        plugin: Arc<str>,
+        paths: Arc<crate::config::PathsConfig>,
+        stdout: CappedOutput,
+        stderr: CappedOutput,
+    ) -> Self {
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(stdout).stderr(stderr).allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+        PluginState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            http_ctx: WasiHttpCtx::new(),
+            http_hooks: CallHttpHooks {
+                egress: None,
+                target: TargetAddress::parse(""),
+                deadline: Instant::now(),
+                plugin: plugin.clone(),
+                read_ahead: 0,
+            },
+            limiter: MemoryLimiter::new(sandbox.memory_bytes),
+            sandbox: sandbox.clone(),
+            plugin,
+            target: String::new(),
+            log_lines_left: sandbox.log_lines,
+            log_lines_dropped: 0,
+            paths,
+            dir_cache: Default::default(),
+            revealed_secrets: Vec::new(),
+        }
+    }
+
+    /// Start a new call on a long-lived instance: fresh log budget.
+    pub(super) fn begin_call(&mut self) {
+        self.log_lines_left = self.sandbox.log_lines;
+        self.log_lines_dropped = 0;
+    }
+
+    pub(super) fn limiter_mut(&mut self) -> &mut MemoryLimiter {
+        &mut self.limiter
+    }
+
+    pub(super) fn memory_high_water(&self) -> u64 {
+        self.limiter.high_water
+    }
+
+    pub(super) fn log_lines_dropped(&self) -> u64 {
+        self.log_lines_dropped
+    }
+}
+
+pub(super) fn thread_cpu_time() -> Duration {
     nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
         .map(|t| Duration::new(t.tv_sec() as u64, t.tv_nsec() as u32))
         .unwrap_or_default()
@@ -305,12 +380,12 @@ impl LoadedPlugin {
 
 /// Extra time the host-wait timer gives a call beyond its wall-clock limit, so
 /// that wasm still computing at the deadline is reported by the epoch check.
-const HOST_WAIT_GRACE: Duration = Duration::from_millis(50);
+pub(super) const HOST_WAIT_GRACE: Duration = Duration::from_millis(50);
 
 /// Drive a call's future on this thread. Agent calls run on tokio's blocking
 /// pool, inside the agent's runtime; CLI calls (`wasmon plugin test`) have no
 /// runtime, so a small one is made once for them.
-fn block_on<F: Future>(future: F) -> Result<F::Output, String> {
+pub(super) fn block_on<F: Future>(future: F) -> Result<F::Output, String> {
     static FALLBACK: std::sync::OnceLock<Result<tokio::runtime::Runtime, String>> = std::sync::OnceLock::new();
     match tokio::runtime::Handle::try_current() {
         Ok(handle) => match handle.runtime_flavor() {
@@ -365,7 +440,7 @@ fn flatten_plugin_result<T>(outcome: CallOutcome<Result<T, PluginError>>, masker
     CallOutcome { result, report: outcome.report }
 }
 
-fn classify(error: &wasmtime::Error) -> CallFailure {
+pub(super) fn classify(error: &wasmtime::Error) -> CallFailure {
     let message = format!("{error:#}");
     let reason = if let Some(deadline) = error.downcast_ref::<Deadline>() {
         match deadline {
@@ -412,7 +487,7 @@ fn last_line(bytes: &[u8]) -> Option<String> {
 }
 
 /// Log captured stdio lines; returns (lines dropped, lines emitted).
-fn emit_stdio(plugin: &str, target: &str, stream: &str, bytes: &[u8], budget: usize) -> (u64, usize) {
+pub(super) fn emit_stdio(plugin: &str, target: &str, stream: &str, bytes: &[u8], budget: usize) -> (u64, usize) {
     if bytes.is_empty() {
         return (0, 0);
     }

@@ -6,6 +6,7 @@ mod cache;
 mod call;
 mod files;
 mod host_impl;
+pub mod kube_state;
 mod limits;
 pub(crate) mod network;
 mod stdio;

@@ -5,60 +5,255 @@
 pub mod validate;
 
 use crate::ingest::{StalenessTracker, flatten};
+use crate::relabel::Relabeler;
 use crate::runtime::model::{Label, Metric, MetricFamily, MetricKind, MetricValue, Target};
 use crate::runtime::{CallFailure, FailureReason, LoadedPlugin, Sandbox};
+use crate::scrape::NativeScraper;
+use crate::targets::{DroppedTarget, JobDefaults, JobTargets, TargetId, TargetRelabeling};
 use crate::telemetry::Telemetry;
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::task::JoinHandle;
+use wasmon_discovery::TargetGroup;
+use wasmon_discovery::file::{FileProvider, FileSdSpec};
 
 /// The longest a target waits between attempts after repeated traps.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
-/// A job ready to run: its plugin, sandbox and targets.
+/// What collects from a job's targets.
+#[derive(Clone)]
+pub enum Collector {
+    /// A plugin, in a fresh sandboxed instance per call.
+    Plugin { plugin: LoadedPlugin, sandbox: Arc<Sandbox>, config_json: Arc<str> },
+    /// The host, scraping the target's Prometheus endpoint.
+    Native(Arc<NativeScraper>),
+    /// A kube-state plugin's long-lived instance, fed by the host's watches.
+    KubeState(Arc<crate::kube_state::KubeStateJob>),
+}
+
+impl Collector {
+    /// The plugin's name, or `native`: the `plugin` label of self-metrics.
+    pub fn name(&self) -> &str {
+        match self {
+            Collector::Plugin { plugin, .. } => &plugin.name,
+            Collector::Native(_) => "native",
+            Collector::KubeState(k) => k.plugin_name(),
+        }
+    }
+}
+
+/// Limits on scraped label sets, like Prometheus' `label_limit`,
+/// `label_name_length_limit` and `label_value_length_limit` (0 = none).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LabelLimits {
+    pub count: usize,
+    pub name_length: usize,
+    pub value_length: usize,
+}
+
+/// A job ready to run: what collects, where its targets come from, and
+/// what happens to what it scrapes.
 #[derive(Clone)]
 pub struct Job {
     pub name: String,
-    pub plugin: LoadedPlugin,
-    pub sandbox: Sandbox,
-    pub config_json: Arc<str>,
+    pub collector: Collector,
     pub interval: Duration,
     pub timeout: Duration,
     pub sample_limit: usize,
-    pub params: Vec<(String, String)>,
-    pub targets: Vec<TargetSpec>,
+    pub label_limits: LabelLimits,
+    pub honor_labels: bool,
+    pub honor_timestamps: bool,
+    pub metric_relabel: Relabeler,
+    pub discovery: JobDiscovery,
 }
 
-/// One target and its labels (`job`, `instance` and static labels).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TargetSpec {
-    pub address: String,
-    pub labels: BTreeMap<String, String>,
+/// Where a job's targets come from and how they are relabeled.
+#[derive(Clone)]
+pub struct JobDiscovery {
+    /// Target defaults (`__scheme__`, `__metrics_path__`, params, ...).
+    pub defaults: JobDefaults,
+    pub relabeling: TargetRelabeling,
+    /// `static_configs`, as provider 0.
+    pub static_groups: Vec<TargetGroup>,
+    /// `file_sd_configs`, providers 1..
+    pub file_sd: Vec<FileSdSpec>,
+    /// `kubernetes_sd_configs`, after the file providers.
+    pub kubernetes_sd: Vec<crate::kubernetes::KubernetesSd>,
 }
 
 impl Job {
+    /// A plugin job with default settings and no targets, for tests and
+    /// `wasmon plugin test`.
+    pub fn for_plugin(
+        name: &str,
+        plugin: LoadedPlugin,
+        sandbox: Sandbox,
+        config_json: &str,
+        interval: Duration,
+        timeout: Duration,
+    ) -> Self {
+        Job {
+            name: name.into(),
+            collector: Collector::Plugin { plugin, sandbox: Arc::new(sandbox), config_json: config_json.into() },
+            interval,
+            timeout,
+            sample_limit: 0,
+            label_limits: LabelLimits::default(),
+            honor_labels: false,
+            honor_timestamps: true,
+            metric_relabel: Relabeler::default(),
+            discovery: JobDiscovery {
+                defaults: JobDefaults {
+                    job: name.into(),
+                    scheme: crate::config::Scheme::Http,
+                    metrics_path: "/metrics".into(),
+                    interval,
+                    timeout,
+                    params: Vec::new(),
+                    add_default_port: false,
+                },
+                relabeling: TargetRelabeling::default(),
+                static_groups: Vec::new(),
+                file_sd: Vec::new(),
+                kubernetes_sd: Vec::new(),
+            },
+        }
+    }
+
     /// What the plugin is told about one of this job's targets.
     pub fn plugin_target(&self, spec: &TargetSpec) -> Target {
         let label = |(k, v): (&String, &String)| Label { name: k.clone(), value: v.clone() };
         Target {
             address: spec.address.clone(),
             labels: spec.labels.iter().map(label).collect(),
-            params: self.params.iter().map(|(k, v)| label((k, v))).collect(),
+            params: spec.params.iter().map(|(k, v)| label((k, v))).collect(),
+        }
+    }
+
+    /// Collect from `spec` once: the plugin call or the HTTP scrape.
+    pub async fn collect(self: &Arc<Self>, spec: &TargetSpec) -> crate::runtime::CallOutcome<Vec<MetricFamily>> {
+        let timeout = if spec.timeout.is_zero() { self.timeout } else { spec.timeout };
+        match &self.collector {
+            Collector::Plugin { .. } => {
+                let target = self.plugin_target(spec);
+                let job = self.clone();
+                let call = tokio::task::spawn_blocking(move || {
+                    let Collector::Plugin { plugin, sandbox, config_json } = &job.collector else {
+                        unreachable!("checked above")
+                    };
+                    plugin.collect(sandbox, &target, config_json)
+                });
+                // The epoch deadline stops wasm at the timeout; this outer
+                // timeout only matters if a host call hangs.
+                match tokio::time::timeout(timeout + Duration::from_secs(2), call).await {
+                    Ok(Ok(outcome)) => outcome,
+                    Ok(Err(join_error)) => failed(FailureReason::Trap, format!("host task failed: {join_error}")),
+                    Err(_) => {
+                        failed(FailureReason::Timeout, "a host call did not return before the scrape timeout".into())
+                    }
+                }
+            }
+            Collector::Native(scraper) => {
+                let started = Instant::now();
+                let result = scraper.scrape(spec, timeout).await.map_err(|e| CallFailure {
+                    reason: match e {
+                        crate::scrape::ScrapeError::Parse(_) => FailureReason::ParseError,
+                        crate::scrape::ScrapeError::BodyTooLarge(_) => FailureReason::BodySizeLimit,
+                        _ => FailureReason::ScrapeError,
+                    },
+                    message: e.to_string(),
+                });
+                let report = crate::runtime::CallReport { duration: started.elapsed(), ..Default::default() };
+                crate::runtime::CallOutcome { result, report }
+            }
+            Collector::KubeState(job) => {
+                let job = job.clone();
+                match tokio::task::spawn_blocking(move || job.collect()).await {
+                    Ok(outcome) => outcome,
+                    Err(join_error) => failed(FailureReason::Trap, format!("host task failed: {join_error}")),
+                }
+            }
         }
     }
 }
 
+fn failed(reason: FailureReason, message: String) -> crate::runtime::CallOutcome<Vec<MetricFamily>> {
+    crate::runtime::CallOutcome { result: Err(CallFailure { reason, message }), report: Default::default() }
+}
+
+/// One target: where it is, its final labels, and how to scrape it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TargetSpec {
+    pub address: String,
+    /// The target's labels after relabeling (`job`, `instance`, ...).
+    pub labels: BTreeMap<String, String>,
+    /// The labels discovery gave it, with the job's defaults, before
+    /// relabeling (`discoveredLabels` in the targets API).
+    pub discovered: BTreeMap<String, String>,
+    pub scheme: crate::config::Scheme,
+    pub metrics_path: String,
+    /// URL parameters for a native scrape, or passed to the plugin.
+    pub params: Vec<(String, String)>,
+    /// Zero = the job's.
+    pub interval: Duration,
+    pub timeout: Duration,
+}
+
 impl TargetSpec {
+    /// A target without discovery: `job`, `instance` and `extra` labels.
     pub fn new(job: &str, address: &str, extra: &BTreeMap<String, String>) -> Self {
         let mut labels = extra.clone();
         labels.insert("job".into(), job.into());
         labels.entry("instance".into()).or_insert_with(|| address.into());
-        Self { address: address.into(), labels }
+        let mut discovered = extra.clone();
+        discovered.insert("__address__".into(), address.into());
+        Self {
+            address: address.into(),
+            labels,
+            discovered,
+            scheme: crate::config::Scheme::Http,
+            metrics_path: "/metrics".into(),
+            params: Vec::new(),
+            interval: Duration::ZERO,
+            timeout: Duration::ZERO,
+        }
     }
+
+    /// The URL a native scrape fetches.
+    pub fn url(&self) -> String {
+        let scheme = match self.scheme {
+            crate::config::Scheme::Http => "http",
+            crate::config::Scheme::Https => "https",
+        };
+        let mut url = format!("{scheme}://{}{}", self.address, self.metrics_path);
+        if !self.params.is_empty() {
+            // Sorted by name, values in order, as Go's `url.Values.Encode`.
+            let mut params: Vec<&(String, String)> = self.params.iter().collect();
+            params.sort_by(|a, b| a.0.cmp(&b.0));
+            let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
+            url.push(if url.contains('?') { '&' } else { '?' });
+            url.push_str(&query);
+        }
+        url
+    }
+
+    /// Identity within the job: labels and URL (two targets at one address
+    /// with other paths or labels are two targets).
+    pub fn id(&self) -> u64 {
+        let mut h = DefaultHasher::new();
+        self.labels.hash(&mut h);
+        self.url().hash(&mut h);
+        h.finish()
+    }
+
     pub fn key(&self) -> TargetKey {
-        TargetKey { job: self.labels.get("job").cloned().unwrap_or_default(), address: self.address.clone() }
+        TargetKey {
+            job: self.labels.get("job").cloned().unwrap_or_default(),
+            address: self.address.clone(),
+            id: self.id(),
+        }
     }
 }
 
@@ -66,6 +261,7 @@ impl TargetSpec {
 pub struct TargetKey {
     pub job: String,
     pub address: String,
+    pub id: u64,
 }
 
 /// Health of a target as the targets view shows it.
@@ -112,16 +308,50 @@ impl LatestScrapes {
         let key = snapshot.target.key();
         self.inner.write().unwrap_or_else(|p| p.into_inner()).insert(key, Arc::new(snapshot));
     }
+    pub fn remove(&self, key: &TargetKey) {
+        self.inner.write().unwrap_or_else(|p| p.into_inner()).remove(key);
+    }
     pub fn all(&self) -> Vec<Arc<ScrapeSnapshot>> {
         self.inner.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
     }
+    /// The first target of `job` at `address`.
     pub fn get(&self, job: &str, address: &str) -> Option<Arc<ScrapeSnapshot>> {
-        let key = TargetKey { job: job.into(), address: address.into() };
-        self.inner.read().unwrap_or_else(|p| p.into_inner()).get(&key).cloned()
+        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        inner.iter().find(|(k, _)| k.job == job && k.address == address).map(|(_, v)| v.clone())
+    }
+    pub fn get_key(&self, key: &TargetKey) -> Option<Arc<ScrapeSnapshot>> {
+        self.inner.read().unwrap_or_else(|p| p.into_inner()).get(key).cloned()
     }
 }
 
-/// Runs every target's loop until dropped.
+/// What discovery and relabeling made of each job, for the targets view.
+#[derive(Default)]
+pub struct DiscoveredTargets {
+    jobs: RwLock<BTreeMap<String, JobView>>,
+}
+
+/// One job's targets: active ones, dropped ones with their reason, and
+/// discovery errors (a bad file, an unreachable API server).
+#[derive(Debug, Clone, Default)]
+pub struct JobView {
+    pub active: Vec<TargetSpec>,
+    pub dropped: Vec<DroppedTarget>,
+    pub errors: Vec<String>,
+}
+
+impl DiscoveredTargets {
+    pub fn jobs(&self) -> BTreeMap<String, JobView> {
+        self.jobs.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+    pub fn job(&self, name: &str) -> Option<JobView> {
+        self.jobs.read().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
+    }
+    fn put(&self, name: &str, view: JobView) {
+        self.jobs.write().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), view);
+    }
+}
+
+/// Runs every job's discovery and every target's loop until dropped.
 pub struct Scheduler {
     handles: Vec<JoinHandle<()>>,
 }
@@ -134,36 +364,187 @@ impl Drop for Scheduler {
     }
 }
 
+/// Where scrape loops report and write.
+#[derive(Clone)]
+pub struct Sinks {
+    pub latest: Arc<LatestScrapes>,
+    pub telemetry: Arc<Telemetry>,
+    /// `None` when the local store is disabled.
+    pub store: Option<Arc<wasmon_storage::Db>>,
+    pub discovered: Arc<DiscoveredTargets>,
+}
+
 impl Scheduler {
-    /// Start one loop per target. Must be called inside a tokio runtime.
-    pub fn start(
-        jobs: Vec<Job>,
-        latest: Arc<LatestScrapes>,
-        telemetry: Arc<Telemetry>,
-        store: Option<Arc<wasmon_storage::Db>>,
-    ) -> Self {
+    /// Start every job: its static targets at once, its discovery
+    /// providers in the background. Must be called inside a tokio runtime.
+    pub fn start(jobs: Vec<Job>, sinks: Sinks) -> Self {
         let mut handles = Vec::new();
         for job in jobs {
             let job = Arc::new(job);
-            for target in &job.targets {
-                // Register the target as unknown until its first scrape.
-                latest.put(ScrapeSnapshot {
-                    target: target.clone(),
-                    plugin: job.plugin.name.to_string(),
-                    health: Health::Unknown,
-                    last_error: None,
-                    last_scrape: None,
-                    duration: Duration::ZERO,
-                    interval: job.interval,
-                    timeout: job.timeout,
-                    families: Vec::new(),
-                });
-                let mut looper = TargetLoop::new(job.clone(), target.clone(), latest.clone(), telemetry.clone());
-                looper.store = store.clone();
-                handles.push(tokio::spawn(looper.run()));
+            let (tx, rx) = tokio::sync::mpsc::channel::<(usize, Vec<TargetGroup>)>(64);
+            let mut runner = JobRunner::new(job.clone(), sinks.clone());
+            // Static targets are registered before the agent reports ready.
+            runner.apply(0, job.discovery.static_groups.clone());
+            let mut provider = 1;
+            for spec in &job.discovery.file_sd {
+                match FileProvider::new(spec) {
+                    Ok(p) => {
+                        runner.file_status.push(p.status());
+                        handles.push(forward(provider, tx.clone(), |gtx| p.run(gtx)));
+                    }
+                    Err(e) => runner.errors.push(format!("file_sd_configs: {e}")),
+                }
+                provider += 1;
+            }
+            for sd in &job.discovery.kubernetes_sd {
+                let sd = sd.clone();
+                let errors = runner.kube_errors.clone();
+                handles.push(forward(provider, tx.clone(), move |gtx| sd.run(gtx, errors)));
+                provider += 1;
+            }
+            drop(tx);
+            handles.push(tokio::spawn(runner.run(rx)));
+            if let Collector::KubeState(k) = &job.collector {
+                handles.push(tokio::spawn(k.clone().run()));
             }
         }
         Self { handles }
+    }
+}
+
+/// Run a provider and tag what it sends with its index.
+fn forward<F, Fut>(provider: usize, tx: tokio::sync::mpsc::Sender<(usize, Vec<TargetGroup>)>, run: F) -> JoinHandle<()>
+where
+    F: FnOnce(wasmon_discovery::GroupSender) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (gtx, mut grx) = tokio::sync::mpsc::channel(16);
+    let provider_task = tokio::spawn(run(gtx));
+    tokio::spawn(async move {
+        while let Some(groups) = grx.recv().await {
+            if tx.send((provider, groups)).await.is_err() {
+                break;
+            }
+        }
+        provider_task.abort();
+    })
+}
+
+/// A target's loop: stopped gracefully (stale markers written, snapshot
+/// removed) when its target goes away, aborted when the scheduler is
+/// dropped, because Prometheus does not mark series stale on shutdown.
+struct RunningTarget {
+    handle: JoinHandle<()>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl RunningTarget {
+    fn stop_gracefully(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl Drop for RunningTarget {
+    fn drop(&mut self) {
+        if self.stop.is_some() {
+            self.handle.abort();
+        }
+    }
+}
+
+/// Keeps one job's running loops in line with its discovered targets.
+struct JobRunner {
+    job: Arc<Job>,
+    sinks: Sinks,
+    targets: JobTargets,
+    running: BTreeMap<TargetId, RunningTarget>,
+    file_status: Vec<Arc<std::sync::Mutex<wasmon_discovery::file::FileStatus>>>,
+    kube_errors: Arc<std::sync::Mutex<Vec<String>>>,
+    /// Errors found when starting discovery.
+    errors: Vec<String>,
+}
+
+impl JobRunner {
+    fn new(job: Arc<Job>, sinks: Sinks) -> Self {
+        Self {
+            job,
+            sinks,
+            targets: JobTargets::default(),
+            running: BTreeMap::new(),
+            file_status: Vec::new(),
+            kube_errors: Arc::default(),
+            errors: Vec::new(),
+        }
+    }
+
+    fn apply(&mut self, provider: usize, groups: Vec<TargetGroup>) {
+        self.targets.update(provider, groups, &self.job.discovery.defaults, &self.job.discovery.relabeling);
+        self.reconcile();
+    }
+
+    async fn run(mut self, mut rx: tokio::sync::mpsc::Receiver<(usize, Vec<TargetGroup>)>) {
+        while let Some((provider, groups)) = rx.recv().await {
+            self.apply(provider, groups);
+            // Apply whatever else is queued before the next round.
+            while let Ok((provider, groups)) = rx.try_recv() {
+                self.apply(provider, groups);
+            }
+        }
+        // Providers gone: keep scraping what we have.
+        std::future::pending::<()>().await;
+    }
+
+    /// Start loops for new targets, stop those of vanished ones, and
+    /// publish the job's view.
+    fn reconcile(&mut self) {
+        let active = &self.targets.active;
+        let gone: Vec<TargetId> = self.running.keys().filter(|id| !active.contains_key(id)).copied().collect();
+        for id in gone {
+            if let Some(running) = self.running.remove(&id) {
+                running.stop_gracefully();
+            }
+        }
+        for (id, spec) in active {
+            if self.running.contains_key(id) {
+                continue;
+            }
+            // Registered as unknown until its first scrape.
+            self.sinks.latest.put(ScrapeSnapshot {
+                target: spec.clone(),
+                plugin: self.job.collector.name().to_string(),
+                health: Health::Unknown,
+                last_error: None,
+                last_scrape: None,
+                duration: Duration::ZERO,
+                interval: spec.interval,
+                timeout: spec.timeout,
+                families: Vec::new(),
+            });
+            let mut looper = TargetLoop::new(
+                self.job.clone(),
+                spec.clone(),
+                self.sinks.latest.clone(),
+                self.sinks.telemetry.clone(),
+            );
+            looper.store = self.sinks.store.clone();
+            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+            let handle = tokio::spawn(looper.run(stop_rx));
+            self.running.insert(*id, RunningTarget { handle, stop: Some(stop_tx) });
+        }
+        let mut errors = self.errors.clone();
+        for status in &self.file_status {
+            let status = status.lock().unwrap_or_else(|p| p.into_inner());
+            errors.extend(status.files.values().filter_map(|r| r.as_ref().err().cloned()));
+        }
+        errors.extend(self.kube_errors.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned());
+        let view = JobView {
+            active: self.targets.active.values().cloned().collect(),
+            dropped: self.targets.dropped.clone(),
+            errors,
+        };
+        self.sinks.discovered.put(&self.job.name, view);
     }
 }
 
@@ -205,7 +586,7 @@ const HELP_SKIPPED: &str = "Scrapes skipped because the target was backing off a
 
 impl TargetLoop {
     pub fn new(job: Arc<Job>, target: TargetSpec, latest: Arc<LatestScrapes>, telemetry: Arc<Telemetry>) -> Self {
-        let plugin = job.plugin.name.to_string();
+        let plugin = job.collector.name().to_string();
         telemetry.touch("wasmon_plugin_traps_total", HELP_TRAPS, &[("plugin", &plugin), ("reason", "timeout")]);
         Self {
             job,
@@ -221,21 +602,32 @@ impl TargetLoop {
         }
     }
 
-    async fn run(mut self) {
-        let offset = spread_offset(&self.job.name, &self.target.address, self.job.interval);
-        let start = tokio::time::Instant::now() + offset;
-        let mut ticker = tokio::time::interval_at(start, self.job.interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        loop {
-            ticker.tick().await;
-            self.scrape_once().await;
-        }
+    fn interval(&self) -> Duration {
+        if self.target.interval.is_zero() { self.job.interval } else { self.target.interval }
     }
 
-    /// One scrape: call the plugin (or skip it while backing off), validate,
-    /// add synthetic series, publish.
+    async fn run(mut self, mut stop: tokio::sync::oneshot::Receiver<()>) {
+        let interval = self.interval();
+        let offset = spread_offset(&self.job.name, &self.target.url(), interval);
+        let start = tokio::time::Instant::now() + offset;
+        let mut ticker = tokio::time::interval_at(start, interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => self.scrape_once().await,
+                _ = &mut stop => break,
+            }
+        }
+        // The target went away: its series end now, as Prometheus marks
+        // the series of a removed target stale.
+        self.store_samples(&[], SystemTime::now());
+        self.latest.remove(&self.target.key());
+    }
+
+    /// One scrape: call the plugin or fetch the endpoint (or skip it while
+    /// backing off), validate, add synthetic series, publish.
     pub async fn scrape_once(&mut self) {
-        let plugin = self.job.plugin.name.to_string();
+        let plugin = self.job.collector.name().to_string();
         let job_name = self.job.name.clone();
         let instance = self.target.labels.get("instance").cloned().unwrap_or_default();
         let scrape_time = SystemTime::now();
@@ -255,28 +647,7 @@ impl TargetLoop {
             return;
         }
 
-        let target = self.job.plugin_target(&self.target);
-        let job = self.job.clone();
-        let call = tokio::task::spawn_blocking(move || job.plugin.collect(&job.sandbox, &target, &job.config_json));
-        // The epoch deadline stops wasm at the timeout; this outer timeout
-        // only matters if a host call hangs.
-        let outcome = match tokio::time::timeout(self.job.timeout + Duration::from_secs(2), call).await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(join_error)) => crate::runtime::CallOutcome {
-                result: Err(CallFailure {
-                    reason: FailureReason::Trap,
-                    message: format!("host task failed: {join_error}"),
-                }),
-                report: Default::default(),
-            },
-            Err(_) => crate::runtime::CallOutcome {
-                result: Err(CallFailure {
-                    reason: FailureReason::Timeout,
-                    message: "a host call did not return before the scrape timeout".into(),
-                }),
-                report: Default::default(),
-            },
-        };
+        let outcome = self.job.collect(&self.target).await;
         let report = &outcome.report;
         let duration = started.elapsed();
         self.telemetry.observe(
@@ -303,13 +674,13 @@ impl TargetLoop {
         let result = outcome.result.and_then(|families| {
             let series: usize = families.iter().map(|f| f.metrics.len()).sum();
             if self.job.sample_limit > 0 && series > self.job.sample_limit {
-                Err(CallFailure {
+                return Err(CallFailure {
                     reason: FailureReason::SampleLimit,
                     message: format!("{series} series returned, over sample_limit {}", self.job.sample_limit),
-                })
-            } else {
-                Ok(families)
+                });
             }
+            check_label_limits(&families, self.job.label_limits)?;
+            Ok(families)
         });
 
         match result {
@@ -399,7 +770,15 @@ impl TargetLoop {
     fn publish(&mut self, result: Result<(), String>, families: Vec<MetricFamily>, at: SystemTime, duration: Duration) {
         let target_labels: Vec<Label> =
             self.target.labels.iter().map(|(k, v)| Label { name: k.clone(), value: v.clone() }).collect();
-        let mut families = attach_target_labels(families, &target_labels);
+        let mut families = attach_target_labels(families, &target_labels, self.job.honor_labels);
+        if !self.job.honor_timestamps {
+            for metric in families.iter_mut().flat_map(|f| f.metrics.iter_mut()) {
+                metric.timestamp_ms = None;
+            }
+        }
+        if !self.job.metric_relabel.is_empty() {
+            families = relabel_metrics(families, &self.job.metric_relabel);
+        }
         let samples: usize = families.iter().map(|f| f.metrics.len()).sum();
         let series_now: HashSet<u64> =
             families.iter().flat_map(|f| f.metrics.iter().map(move |m| series_hash(&f.name, &m.labels))).collect();
@@ -430,13 +809,13 @@ impl TargetLoop {
         self.store_samples(&families, at);
         self.latest.put(ScrapeSnapshot {
             target: self.target.clone(),
-            plugin: self.job.plugin.name.to_string(),
+            plugin: self.job.collector.name().to_string(),
             health: if result.is_ok() { Health::Up } else { Health::Down },
             last_error: result.err(),
             last_scrape: Some(at),
             duration,
-            interval: self.job.interval,
-            timeout: self.job.timeout,
+            interval: self.interval(),
+            timeout: if self.target.timeout.is_zero() { self.job.timeout } else { self.target.timeout },
             families,
         });
     }
@@ -465,12 +844,19 @@ impl TargetLoop {
     }
 }
 
-/// Add the target's labels to every series. A label the plugin set itself
+/// Add the target's labels to every series. A label the scrape set itself
 /// that clashes with a target label is kept as `exported_<name>`, as
-/// Prometheus does with `honor_labels: false`.
-fn attach_target_labels(mut families: Vec<MetricFamily>, target: &[Label]) -> Vec<MetricFamily> {
+/// Prometheus does with `honor_labels: false`; with `honor_labels: true`
+/// the scraped one wins and the target's is not added.
+fn attach_target_labels(mut families: Vec<MetricFamily>, target: &[Label], honor_labels: bool) -> Vec<MetricFamily> {
     for family in &mut families {
         for metric in &mut family.metrics {
+            if honor_labels {
+                let own: Vec<Label> =
+                    target.iter().filter(|t| !metric.labels.iter().any(|l| l.name == t.name)).cloned().collect();
+                metric.labels.extend(own);
+                continue;
+            }
             for label in &mut metric.labels {
                 if target.iter().any(|t| t.name == label.name) {
                     label.name = format!("exported_{}", label.name);
@@ -480,6 +866,73 @@ fn attach_target_labels(mut families: Vec<MetricFamily>, target: &[Label]) -> Ve
         }
     }
     families
+}
+
+/// `metric_relabel_configs`, applied to each series with `__name__` set to
+/// its family's name. A histogram or summary is relabeled as one series
+/// (its `_bucket`/`_sum`/`_count` parts stay together); a rule that renames
+/// `__name__` moves the series to a family of that name.
+fn relabel_metrics(families: Vec<MetricFamily>, relabel: &Relabeler) -> Vec<MetricFamily> {
+    let mut out: Vec<MetricFamily> = Vec::with_capacity(families.len());
+    for family in families {
+        let MetricFamily { name, help, unit, kind, metrics } = family;
+        let mut kept: BTreeMap<String, Vec<Metric>> = BTreeMap::new();
+        for mut metric in metrics {
+            let mut set: BTreeMap<String, String> = metric.labels.drain(..).map(|l| (l.name, l.value)).collect();
+            set.insert(wasmon_storage::METRIC_NAME.into(), name.clone());
+            if relabel.apply_map(&mut set).is_err() {
+                continue;
+            }
+            let Some(new_name) = set.remove(wasmon_storage::METRIC_NAME) else { continue };
+            metric.labels = set.into_iter().map(|(name, value)| Label { name, value }).collect();
+            kept.entry(new_name).or_default().push(metric);
+        }
+        for (new_name, metrics) in kept {
+            match out.iter_mut().find(|f| f.name == new_name && f.kind == kind) {
+                Some(existing) => existing.metrics.extend(metrics),
+                None => {
+                    out.push(MetricFamily { name: new_name, help: help.clone(), unit: unit.clone(), kind, metrics })
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Prometheus' `label_limit`, `label_name_length_limit` and
+/// `label_value_length_limit`: a series over any of them fails the scrape.
+fn check_label_limits(families: &[MetricFamily], limits: LabelLimits) -> Result<(), CallFailure> {
+    if limits.count == 0 && limits.name_length == 0 && limits.value_length == 0 {
+        return Ok(());
+    }
+    let fail = |message: String| Err(CallFailure { reason: FailureReason::LabelLimit, message });
+    for family in families {
+        for metric in &family.metrics {
+            if limits.count > 0 && metric.labels.len() > limits.count {
+                return fail(format!(
+                    "series of {} has {} labels, over label_limit {}",
+                    family.name,
+                    metric.labels.len(),
+                    limits.count
+                ));
+            }
+            for label in &metric.labels {
+                if limits.name_length > 0 && label.name.len() > limits.name_length {
+                    return fail(format!(
+                        "label name {:?} of {} is over label_name_length_limit {}",
+                        label.name, family.name, limits.name_length
+                    ));
+                }
+                if limits.value_length > 0 && label.value.len() > limits.value_length {
+                    return fail(format!(
+                        "value of label {:?} of {} is over label_value_length_limit {}",
+                        label.name, family.name, limits.value_length
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Identity of a series: its name and its label set, in any order.
@@ -523,7 +976,7 @@ mod tests {
             Label { name: "job".into(), value: "node".into() },
             Label { name: "instance".into(), value: "h:1".into() },
         ];
-        let out = attach_target_labels(families, &target);
+        let out = attach_target_labels(families, &target, false);
         let names: Vec<_> = out[0].metrics[0].labels.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
         assert_eq!(names, vec![("exported_job", "inner"), ("job", "node"), ("instance", "h:1")]);
     }

@@ -209,3 +209,82 @@ pub fn eventually<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) ->
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// A canned HTTP endpoint on loopback for native-scrape tests: answers every
+/// request with what `respond` returns for (path with query, headers), on
+/// its own thread, until dropped.
+pub struct FakeExporter {
+    pub addr: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Every request line and its headers, in order.
+    pub requests: SeenRequests,
+}
+
+/// Requests a [`FakeExporter`] saw: request target and headers.
+pub type SeenRequests = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<(String, String)>)>>>;
+
+/// One canned answer: status, extra headers, body.
+pub type Answer = (u16, Vec<(String, String)>, Vec<u8>);
+
+impl FakeExporter {
+    pub fn start(respond: impl Fn(&str, &[(String, String)]) -> Answer + Send + 'static) -> Self {
+        Self::start_on("127.0.0.1", respond)
+    }
+
+    /// On another loopback address (`127.0.0.2`), for a target that moves.
+    pub fn start_on(ip: &str, respond: impl Fn(&str, &[(String, String)]) -> Answer + Send + 'static) -> Self {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = TcpListener::bind((ip, 0)).expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let requests: SeenRequests = Default::default();
+        let (stop2, requests2) = (stop.clone(), requests.clone());
+        std::thread::spawn(move || {
+            while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+                let Ok((stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                let _ = stream.set_nonblocking(false);
+                let mut reader = BufReader::new(stream);
+                // One request per connection (we answer `Connection: close`).
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let target = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let mut headers = Vec::new();
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = h.trim_end().split_once(':') {
+                        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+                    }
+                }
+                requests2.lock().unwrap_or_else(|p| p.into_inner()).push((target.clone(), headers.clone()));
+                let (status, extra, body) = respond(&target, &headers);
+                let mut out = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+                for (k, v) in extra {
+                    out.push_str(&format!("{k}: {v}\r\n"));
+                }
+                out.push_str("\r\n");
+                let mut stream = reader.into_inner();
+                let _ = stream.write_all(out.as_bytes()).and_then(|_| stream.write_all(&body));
+            }
+        });
+        Self { addr, stop, requests }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port")
+    }
+}
+
+impl Drop for FakeExporter {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}

@@ -1,7 +1,8 @@
-//! `write_relabel_configs`: Prometheus' relabeling applied to each series
-//! before it is sent. Regexes are anchored at both ends, `$1`/`${name}` in
-//! `replacement` and `target_label` expand capture groups, and a label set
-//! left empty (or hit by `drop`/`keep`) is not sent.
+//! Prometheus' relabeling, for `relabel_configs` (targets),
+//! `metric_relabel_configs` (scraped series) and `write_relabel_configs`
+//! (remote-written series). Regexes are anchored at both ends, `$1`/`${name}`
+//! in `replacement` and `target_label` expand capture groups, and a label set
+//! left empty (or hit by `drop`/`keep`/`keepequal`/`dropequal`) is dropped.
 
 use crate::config::{RelabelAction, RelabelConfig, is_valid_label_name};
 use std::collections::BTreeMap;
@@ -20,11 +21,11 @@ struct Step {
     regex: Matcher,
 }
 
-/// `target_label` of `replace` may hold `$1`/`${1}` templates (Prometheus'
-/// `relabelTarget`); everything else must be a plain label name.
+/// `target_label` of `replace` (and `replacement` of `labelmap`) may hold
+/// `$1`/`${1}` templates: Prometheus' `relabelTargetLegacy` regex.
 fn is_valid_target_template(target: &str) -> bool {
-    let plain: String = target.chars().filter(|c| *c != '$' && *c != '{' && *c != '}').collect();
-    target.contains('$') && plain.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    const LEGACY_TARGET: &str = r"(?:(?:[a-zA-Z_]|\$(?:\{[0-9A-Za-z_]+\}|[0-9A-Za-z_]+))+[0-9A-Za-z_]*)+";
+    Matcher::regex("target_label", LEGACY_TARGET).is_ok_and(|m| m.matches_value(target))
 }
 
 impl Relabeler {
@@ -34,7 +35,8 @@ impl Relabeler {
         let mut steps = Vec::with_capacity(configs.len());
         for (i, c) in configs.iter().enumerate() {
             let fail = |m: String| format!("[{i}]: {m}");
-            let regex = Matcher::regex("regex", &c.regex).map_err(|e| fail(e.to_string()))?;
+            // Prometheus compiles `^(?s:regex)$`: `.` also matches a newline.
+            let regex = Matcher::regex("regex", &format!("(?s:{})", c.regex)).map_err(|e| fail(e.to_string()))?;
             for name in &c.source_labels {
                 if !is_valid_label_name(name) {
                     return Err(fail(format!("source label {name:?} is not a valid label name")));
@@ -55,14 +57,36 @@ impl Relabeler {
             if needs_target && c.target_label.is_empty() {
                 return Err(fail(format!("action {:?} needs target_label", c.action)));
             }
-            let template_ok = c.action == RelabelAction::Replace && is_valid_target_template(&c.target_label);
-            if needs_target && !is_valid_label_name(&c.target_label) && !template_ok {
+            let templated = c.action == RelabelAction::Replace && c.target_label.contains('$');
+            if templated && !is_valid_target_template(&c.target_label) {
+                return Err(fail(format!("target_label {:?} is not a valid label name template", c.target_label)));
+            }
+            if needs_target && !templated && !is_valid_label_name(&c.target_label) {
                 return Err(fail(format!("target_label {:?} is not a valid label name", c.target_label)));
+            }
+            let equal_or_case = matches!(
+                c.action,
+                RelabelAction::Lowercase
+                    | RelabelAction::Uppercase
+                    | RelabelAction::KeepEqual
+                    | RelabelAction::DropEqual
+            );
+            if equal_or_case && c.replacement != "$1" {
+                return Err(fail(format!("action {:?} can not set replacement", c.action)));
+            }
+            if matches!(c.action, RelabelAction::KeepEqual | RelabelAction::DropEqual)
+                && (c.regex != "(.*)" || c.modulus != 0 || c.separator != ";")
+            {
+                return Err(fail(format!("action {:?} takes only source_labels and target_label", c.action)));
+            }
+            if c.action == RelabelAction::LabelMap && !is_valid_target_template(&c.replacement) {
+                return Err(fail(format!("replacement {:?} is not a valid label name template", c.replacement)));
             }
             if matches!(c.action, RelabelAction::LabelDrop | RelabelAction::LabelKeep)
                 && (!c.source_labels.is_empty()
                     || !c.target_label.is_empty()
                     || c.separator != ";"
+                    || c.modulus != 0
                     || c.replacement != "$1")
             {
                 return Err(fail(format!("action {:?} takes only regex, no other fields", c.action)));
@@ -76,83 +100,97 @@ impl Relabeler {
         self.steps.is_empty()
     }
 
-    /// The labels to send, or `None` when the series is dropped.
+    /// The relabeled labels, or `None` when the series is dropped.
     pub fn apply(&self, labels: &Labels) -> Option<Labels> {
         if self.steps.is_empty() {
             return Some(labels.clone());
         }
         let mut set: BTreeMap<String, String> = labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect();
-        for step in &self.steps {
-            let MatchOp::Regex(re) = &step.regex.op else { continue };
-            let c = &step.config;
-            let value = || {
-                c.source_labels
-                    .iter()
-                    .map(|n| set.get(n).map_or("", String::as_str))
-                    .collect::<Vec<_>>()
-                    .join(&c.separator)
-            };
-            match c.action {
-                RelabelAction::Drop if re.is_match(&value()) => return None,
-                RelabelAction::Keep if !re.is_match(&value()) => return None,
-                RelabelAction::Drop | RelabelAction::Keep => {}
-                RelabelAction::DropEqual if set.get(&c.target_label).map_or("", String::as_str) == value() => {
-                    return None;
-                }
-                RelabelAction::KeepEqual if set.get(&c.target_label).map_or("", String::as_str) != value() => {
-                    return None;
-                }
-                RelabelAction::DropEqual | RelabelAction::KeepEqual => {}
-                RelabelAction::Replace => {
-                    let v = value();
-                    let Some(caps) = re.captures(&v) else { continue };
-                    let mut target = String::new();
-                    caps.expand(&c.target_label, &mut target);
-                    if !is_valid_label_name(&target) {
-                        continue;
-                    }
-                    let mut out = String::new();
-                    caps.expand(&c.replacement, &mut out);
-                    if out.is_empty() {
-                        set.remove(&target);
-                    } else {
-                        set.insert(target, out);
-                    }
-                }
-                RelabelAction::Lowercase => {
-                    let v = value().to_lowercase();
-                    set.insert(c.target_label.clone(), v);
-                }
-                RelabelAction::Uppercase => {
-                    let v = value().to_uppercase();
-                    set.insert(c.target_label.clone(), v);
-                }
-                RelabelAction::LabelMap => {
-                    let mut added = Vec::new();
-                    for (name, v) in &set {
-                        if let Some(caps) = re.captures(name) {
-                            let mut target = String::new();
-                            caps.expand(&c.replacement, &mut target);
-                            added.push((target, v.clone()));
-                        }
-                    }
-                    set.extend(added);
-                }
-                RelabelAction::HashMod => {
-                    // Prometheus: the last 8 bytes of the md5 digest, big-endian, mod modulus.
-                    use md5::Digest;
-                    let digest = md5::Md5::digest(value().as_bytes());
-                    let mut tail = [0u8; 8];
-                    tail.copy_from_slice(&digest[8..16]);
-                    let hashed = u64::from_be_bytes(tail) % c.modulus;
-                    set.insert(c.target_label.clone(), hashed.to_string());
-                }
-                RelabelAction::LabelDrop => set.retain(|name, _| !re.is_match(name)),
-                RelabelAction::LabelKeep => set.retain(|name, _| re.is_match(name)),
-            }
-        }
+        self.apply_map(&mut set).ok()?;
         let out = Labels::from_pairs(set);
         (!out.is_empty()).then_some(out)
+    }
+
+    /// Relabel `set` in place. `Err(step)` names the step (its index in
+    /// the config) that dropped it, for the targets view's "why dropped".
+    /// A set left empty counts as dropped by the step that emptied it.
+    pub fn apply_map(&self, set: &mut BTreeMap<String, String>) -> Result<(), usize> {
+        for (index, step) in self.steps.iter().enumerate() {
+            if !step.apply(set) || set.is_empty() {
+                return Err(index);
+            }
+        }
+        Ok(())
+    }
+
+    /// The config of step `index`, for messages.
+    pub fn step_config(&self, index: usize) -> Option<&RelabelConfig> {
+        self.steps.get(index).map(|s| &s.config)
+    }
+}
+
+impl Step {
+    /// Apply this step; false when it drops the set.
+    fn apply(&self, set: &mut BTreeMap<String, String>) -> bool {
+        let MatchOp::Regex(re) = &self.regex.op else { return true };
+        let c = &self.config;
+        let value = |set: &BTreeMap<String, String>| {
+            c.source_labels.iter().map(|n| set.get(n).map_or("", String::as_str)).collect::<Vec<_>>().join(&c.separator)
+        };
+        let target_value = |set: &BTreeMap<String, String>| set.get(&c.target_label).cloned().unwrap_or_default();
+        match c.action {
+            RelabelAction::Drop => return !re.is_match(&value(set)),
+            RelabelAction::Keep => return re.is_match(&value(set)),
+            RelabelAction::DropEqual => return target_value(set) != value(set),
+            RelabelAction::KeepEqual => return target_value(set) == value(set),
+            RelabelAction::Replace => {
+                let v = value(set);
+                let Some(caps) = re.captures(&v) else { return true };
+                let mut target = String::new();
+                caps.expand(&c.target_label, &mut target);
+                if !is_valid_label_name(&target) {
+                    return true;
+                }
+                let mut out = String::new();
+                caps.expand(&c.replacement, &mut out);
+                if out.is_empty() {
+                    set.remove(&target);
+                } else {
+                    set.insert(target, out);
+                }
+            }
+            RelabelAction::Lowercase => {
+                let v = value(set).to_lowercase();
+                set.insert(c.target_label.clone(), v);
+            }
+            RelabelAction::Uppercase => {
+                let v = value(set).to_uppercase();
+                set.insert(c.target_label.clone(), v);
+            }
+            RelabelAction::LabelMap => {
+                let mut added = Vec::new();
+                for (name, v) in set.iter() {
+                    if let Some(caps) = re.captures(name) {
+                        let mut target = String::new();
+                        caps.expand(&c.replacement, &mut target);
+                        added.push((target, v.clone()));
+                    }
+                }
+                set.extend(added);
+            }
+            RelabelAction::HashMod => {
+                // Prometheus: the last 8 bytes of the md5 digest, big-endian, mod modulus.
+                use md5::Digest;
+                let digest = md5::Md5::digest(value(set).as_bytes());
+                let mut tail = [0u8; 8];
+                tail.copy_from_slice(&digest[8..16]);
+                let hashed = u64::from_be_bytes(tail) % c.modulus;
+                set.insert(c.target_label.clone(), hashed.to_string());
+            }
+            RelabelAction::LabelDrop => set.retain(|name, _| !re.is_match(name)),
+            RelabelAction::LabelKeep => set.retain(|name, _| re.is_match(name)),
+        }
+        true
     }
 }
 

@@ -1,0 +1,277 @@
+//! Processors transform batches between the tailer and the sinks. The host
+//! implements `Processor` for a Wasm `log-processor` instance; the native JSON
+//! processor here is the reference (and benchmark) path.
+
+use crate::record::LogRecord;
+use serde::Deserialize;
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// A processor failed on a whole batch. It hands back the records it still
+/// holds, which the pipeline forwards unprocessed (and counts), so a broken
+/// plugin never loses logs.
+#[derive(Debug, thiserror::Error)]
+#[error("processor {processor}: {message}")]
+pub struct ProcessorError {
+    pub processor: String,
+    pub message: String,
+    pub unprocessed: Vec<LogRecord>,
+}
+
+/// Batch in, batch out. Records may be dropped, changed, split or added:
+/// positions travel beside the batch, not inside records.
+pub trait Processor: Send {
+    fn name(&self) -> &str;
+    /// Runs on the pipeline's task; a slow processor slows the pipeline (and,
+    /// through back-pressure, the tailer) rather than letting memory grow.
+    fn process(&mut self, batch: Vec<LogRecord>) -> Result<Vec<LogRecord>, ProcessorError>;
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonBodyConfig {
+    /// If the object has this string field, it becomes the body (e.g. `msg`, `message`).
+    #[serde(default)]
+    pub body_field: Option<String>,
+    /// Prepended to every attribute name.
+    #[serde(default)]
+    pub prefix: String,
+    /// Nested objects become `a.b.c` attributes up to this depth; deeper values stay JSON text.
+    #[serde(default = "default_max_depth")]
+    pub max_depth: usize,
+}
+
+impl Default for JsonBodyConfig {
+    fn default() -> Self {
+        Self { body_field: None, prefix: String::new(), max_depth: default_max_depth() }
+    }
+}
+
+fn default_max_depth() -> usize {
+    4
+}
+
+/// Counters of the JSON processor.
+#[derive(Debug, Default)]
+pub struct JsonBodyMetrics {
+    pub parsed: AtomicU64,
+    /// Bodies that are not a JSON object; left as they are.
+    pub not_json: AtomicU64,
+}
+
+/// Body JSON object → attributes (strings as they are, other scalars and arrays as JSON text).
+pub struct JsonBodyProcessor {
+    cfg: JsonBodyConfig,
+    pub metrics: Arc<JsonBodyMetrics>,
+}
+
+impl JsonBodyProcessor {
+    pub fn new(cfg: JsonBodyConfig) -> Self {
+        Self { cfg, metrics: Arc::default() }
+    }
+
+    /// Parses one record; `false` (and the record untouched) if its body is not a JSON object.
+    pub fn apply(&self, record: &mut LogRecord) -> bool {
+        let body = record.body.trim_start();
+        if !body.starts_with('{') {
+            return false;
+        }
+        // Straight from the text into (key, value) pairs, without building a
+        // `serde_json::Value` tree first: this processor is the benchmark's hot path.
+        let mut pairs = Vec::with_capacity(16);
+        let mut new_body = None;
+        let mut de = serde_json::Deserializer::from_str(body);
+        let seed = ObjectSeed {
+            prefix: &self.cfg.prefix,
+            depth: self.cfg.max_depth.max(1),
+            body_field: self.cfg.body_field.as_deref(),
+            out: &mut pairs,
+            new_body: &mut new_body,
+        };
+        // All or nothing: a body that breaks off halfway adds no attributes.
+        if seed.deserialize(&mut de).and_then(|()| de.end()).is_err() {
+            return false;
+        }
+        record.attributes.extend(pairs);
+        if let Some(b) = new_body {
+            record.body = b;
+        }
+        true
+    }
+}
+
+/// Visits one JSON object, appending flattened `(key, value)` pairs.
+struct ObjectSeed<'a> {
+    prefix: &'a str,
+    depth: usize,
+    /// Only at the top level: the field that becomes the body.
+    body_field: Option<&'a str>,
+    out: &'a mut Vec<(String, String)>,
+    new_body: &'a mut Option<String>,
+}
+
+impl<'de> DeserializeSeed<'de> for ObjectSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ObjectSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            let mut key = String::with_capacity(self.prefix.len() + k.len());
+            key.push_str(self.prefix);
+            key.push_str(&k);
+            let capture = self.body_field == Some(&*k) && self.new_body.is_none();
+            let value = map.next_value_seed(ValueSeed { depth: self.depth, key: &key, out: self.out })?;
+            match value {
+                Flat::Text(s) if capture => *self.new_body = Some(s),
+                Flat::Text(s) => self.out.push((key, s)),
+                Flat::Nested => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+enum Flat {
+    Text(String),
+    /// An object flattened into `out` already.
+    Nested,
+}
+
+struct ValueSeed<'a> {
+    depth: usize,
+    key: &'a str,
+    out: &'a mut Vec<(String, String)>,
+}
+
+impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
+    type Value = Flat;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Flat, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ValueSeed<'_> {
+    type Value = Flat;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Flat, E> {
+        Ok(Flat::Text(v.to_owned()))
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Flat, E> {
+        Ok(Flat::Text(v))
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Flat, E> {
+        Ok(Flat::Text(v.to_string()))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Flat, E> {
+        Ok(Flat::Text(v.to_string()))
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Flat, E> {
+        Ok(Flat::Text(v.to_string()))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Flat, E> {
+        // The same text `serde_json::Value` would print.
+        Ok(Flat::Text(serde_json::Number::from_f64(v).map(|n| n.to_string()).unwrap_or_default()))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Flat, E> {
+        Ok(Flat::Text(String::new()))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Flat, A::Error> {
+        let v = Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+        Ok(Flat::Text(v.to_string()))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Flat, A::Error> {
+        if self.depth <= 1 {
+            let v = Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+            return Ok(Flat::Text(v.to_string()));
+        }
+        let prefix = format!("{}.", self.key);
+        let mut ignored = None;
+        let nested = ObjectSeed {
+            prefix: &prefix,
+            depth: self.depth - 1,
+            body_field: None,
+            out: self.out,
+            new_body: &mut ignored,
+        };
+        nested.visit_map(map)?;
+        Ok(Flat::Nested)
+    }
+}
+
+impl Processor for JsonBodyProcessor {
+    fn name(&self) -> &str {
+        "json_body"
+    }
+
+    fn process(&mut self, mut batch: Vec<LogRecord>) -> Result<Vec<LogRecord>, ProcessorError> {
+        let (mut ok, mut not) = (0, 0);
+        for r in &mut batch {
+            if self.apply(r) {
+                ok += 1;
+            } else {
+                not += 1;
+            }
+        }
+        self.metrics.parsed.fetch_add(ok, Relaxed);
+        self.metrics.not_json.fetch_add(not, Relaxed);
+        Ok(batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Attributes, LogSource, Stream};
+
+    fn rec(body: &str) -> LogRecord {
+        LogRecord {
+            timestamp_ns: 1,
+            body: body.into(),
+            attributes: Attributes::new(),
+            source: LogSource { path: "/x".into(), stream: Stream::Stdout, attributes: Default::default() },
+        }
+    }
+
+    #[test]
+    fn json_bodies_become_attributes() {
+        let mut p = JsonBodyProcessor::new(JsonBodyConfig { body_field: Some("msg".into()), ..Default::default() });
+        let out = p
+            .process(vec![
+                rec(r#"{"level":"info","msg":"hi","n":3,"ok":true,"http":{"status":200,"h":{"a":{"b":{"c":1}}}},"tags":[1,2],"x":null}"#),
+                rec("plain text"),
+                rec("{broken"),
+            ])
+            .unwrap();
+        let a = &out[0].attributes;
+        assert_eq!(out[0].body, "hi");
+        assert_eq!(a["level"], "info");
+        assert_eq!(a["n"], "3");
+        assert_eq!(a["ok"], "true");
+        assert_eq!(a["http.status"], "200");
+        assert_eq!(a["http.h.a.b"], r#"{"c":1}"#);
+        assert_eq!(a["tags"], "[1,2]");
+        assert_eq!(a["x"], "");
+        assert!(!a.contains_key("msg"));
+        assert_eq!(out[1].body, "plain text");
+        assert_eq!(out[2].body, "{broken");
+        assert_eq!(p.metrics.not_json.load(Relaxed), 2);
+    }
+}
