@@ -88,6 +88,8 @@ async fn secrets_and_configmaps_never_carry_contents() {
         }
         assert!(v["metadata"].get("managedFields").is_none());
         assert!(!e.object().contains("also-secret"));
+        // The fixture's last-applied annotation holds the data base64'd.
+        assert!(!e.object().contains("YnVtYmxlYmVldHVuYQo="), "secret value leaked via an annotation: {v}");
         // Kind and apiVersion are filled in even for list items.
         assert!(v["kind"] == "Secret" || v["kind"] == "ConfigMap", "{v}");
     }

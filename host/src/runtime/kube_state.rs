@@ -10,7 +10,6 @@ use super::{EpochGate, Runtime, RuntimeError, Sandbox};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use wasmtime::component::Component;
 use wasmtime::{Store, UpdateDeadline};
 
 mod bindings {
@@ -43,15 +42,7 @@ impl Runtime {
     /// Compile (or load from the cache) a kube-state component.
     pub fn load_kube_state(&self, name: &str, path: &Path) -> Result<LoadedKubeState, RuntimeError> {
         let plugin_err = |message: String| RuntimeError::Plugin { plugin: name.to_string(), message };
-        let wasm = std::fs::read(path).map_err(|e| plugin_err(format!("cannot read {}: {e}", path.display())))?;
-        let (component, _): (Component, _) = self
-            .cache
-            .component(&self.engine, &wasm, path)
-            .map_err(|e| plugin_err(format!("{}: {e}", path.display())))?;
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| plugin_err(format!("{} imports something wasmon does not provide: {e:#}", path.display())))?;
+        let (pre, _) = self.instance_pre(name, path)?;
         let pre = KubeStatePre::new(pre)
             .map_err(|e| plugin_err(format!("{} is not a wasmon kube-state component: {e:#}", path.display())))?;
         Ok(LoadedKubeState {

@@ -87,6 +87,30 @@ impl Runtime {
     /// Compile (or load from the cache) the component at `path` and check that
     /// it is an exporter.
     pub fn load(&self, name: &str, path: &Path) -> Result<LoadedPlugin, RuntimeError> {
+        let (pre, outcome) = self.instance_pre(name, path)?;
+        let pre = ExporterPre::new(pre).map_err(|e| RuntimeError::Plugin {
+            plugin: name.to_string(),
+            message: format!("{} is not a wasmon exporter component: {e:#}", path.display()),
+        })?;
+        Ok(LoadedPlugin {
+            name: Arc::from(name),
+            path: path.to_path_buf(),
+            pre,
+            cache: outcome,
+            paths: self.paths.clone(),
+            epoch: self.epoch_ticker.gate.clone(),
+        })
+    }
+}
+
+impl Runtime {
+    /// Compile (or load from the cache) the component at `path` and link
+    /// it against what the host provides; the world is checked by the caller.
+    fn instance_pre(
+        &self,
+        name: &str,
+        path: &Path,
+    ) -> Result<(wasmtime::component::InstancePre<call::PluginState>, CacheOutcome), RuntimeError> {
         let plugin_err = |message: String| RuntimeError::Plugin { plugin: name.to_string(), message };
         let wasm = std::fs::read(path).map_err(|e| plugin_err(format!("cannot read {}: {e}", path.display())))?;
         let (component, outcome): (Component, CacheOutcome) = self
@@ -97,16 +121,7 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| plugin_err(format!("{} imports something wasmon does not provide: {e:#}", path.display())))?;
-        let pre = ExporterPre::new(pre)
-            .map_err(|e| plugin_err(format!("{} is not a wasmon exporter component: {e:#}", path.display())))?;
-        Ok(LoadedPlugin {
-            name: Arc::from(name),
-            path: path.to_path_buf(),
-            pre,
-            cache: outcome,
-            paths: self.paths.clone(),
-            epoch: self.epoch_ticker.gate.clone(),
-        })
+        Ok((pre, outcome))
     }
 }
 

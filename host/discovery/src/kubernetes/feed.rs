@@ -97,6 +97,9 @@ pub enum FeedError {
     TooMany(usize),
 }
 
+/// The annotation `kubectl apply` stores the applied object in.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
 /// Remove what a plugin must not see or does not need.
 pub fn sanitize(resource: &FeedResource, obj: &mut DynamicObject) {
     obj.metadata.managed_fields = None;
@@ -107,10 +110,18 @@ pub fn sanitize(resource: &FeedResource, obj: &mut DynamicObject) {
             "Secret" => {
                 map.remove("data");
                 map.remove("stringData");
+                // `kubectl apply` keeps the whole applied object, data
+                // included, in this annotation.
+                if let Some(annotations) = obj.metadata.annotations.as_mut() {
+                    annotations.remove(LAST_APPLIED);
+                }
             }
             "ConfigMap" => {
                 map.remove("data");
                 map.remove("binaryData");
+                if let Some(annotations) = obj.metadata.annotations.as_mut() {
+                    annotations.remove(LAST_APPLIED);
+                }
             }
             _ => {}
         }
