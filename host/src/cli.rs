@@ -402,9 +402,24 @@ fn check_config(file: &Path, cache_dir: &Path) -> anyhow::Result<()> {
 
 fn inspect(file: &Path, cache_dir: &Path) -> anyhow::Result<()> {
     let runtime = Runtime::new(PathsConfig::default(), cache_dir)?;
-    let entry = agent::load_plugin(&runtime, &file.display().to_string(), file).map_err(anyhow::Error::msg)?;
-    let info = &entry.info;
+    let name = file.display().to_string();
+    let (info, world) = match agent::load_plugin(&runtime, &name, file) {
+        Ok(entry) => (entry.info, "exporter"),
+        // Not an exporter: maybe a kube-state component; if that fails too,
+        // the exporter error is the one to show.
+        Err(exporter_error) => match runtime.load_kube_state(&name, file) {
+            Ok(plugin) => {
+                let sandbox = Sandbox::locked_down(&PathsConfig::default(), std::time::Duration::from_secs(10));
+                let mut instance = plugin.instantiate(&sandbox).map_err(|f| anyhow::anyhow!("{f}"))?;
+                let info = instance.describe().result.map_err(|f| anyhow::anyhow!("describe failed: {f}"))?;
+                (info, "kube-state")
+            }
+            Err(_) => bail!("{exporter_error}"),
+        },
+    };
+    let info = &info;
     println!("name:        {}", info.name);
+    println!("world:       {world}");
     println!("version:     {}", info.version);
     println!("file:        {}", file.display());
     println!("description: {}", info.description);

@@ -212,3 +212,10 @@ fn plugin_test_grants_a_network_plugin_its_target_only_when_collecting() {
     assert!(stdout.contains("mysql_up 0"), "{stdout}");
     assert!(stderr.contains("connection refused"), "{stderr}");
 }
+
+#[test]
+fn plugin_inspect_knows_kube_state_components() {
+    let (ok, stdout, stderr) = wasmon(&["plugin", "inspect", common::plugin("wasmon_kube_state").to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("name:        kube-state") && stdout.contains("world:       kube-state"), "{stdout}");
+}

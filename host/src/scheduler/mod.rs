@@ -136,15 +136,10 @@ impl Job {
     pub async fn collect(self: &Arc<Self>, spec: &TargetSpec) -> crate::runtime::CallOutcome<Vec<MetricFamily>> {
         let timeout = if spec.timeout.is_zero() { self.timeout } else { spec.timeout };
         match &self.collector {
-            Collector::Plugin { .. } => {
+            Collector::Plugin { plugin, sandbox, config_json } => {
                 let target = self.plugin_target(spec);
-                let job = self.clone();
-                let call = tokio::task::spawn_blocking(move || {
-                    let Collector::Plugin { plugin, sandbox, config_json } = &job.collector else {
-                        unreachable!("checked above")
-                    };
-                    plugin.collect(sandbox, &target, config_json)
-                });
+                let (plugin, sandbox, config_json) = (plugin.clone(), sandbox.clone(), config_json.clone());
+                let call = tokio::task::spawn_blocking(move || plugin.collect(&sandbox, &target, &config_json));
                 // The epoch deadline stops wasm at the timeout; this outer
                 // timeout only matters if a host call hangs.
                 match tokio::time::timeout(timeout + Duration::from_secs(2), call).await {
