@@ -248,8 +248,9 @@ pub fn annotation_preset(role: &str) -> Vec<RelabelConfig> {
 /// The current targets of one job, rebuilt as target groups arrive.
 #[derive(Debug, Default)]
 pub struct JobTargets {
-    /// Groups by (provider index, source).
-    groups: BTreeMap<(usize, String), TargetGroup>,
+    /// Each group's relabeled targets, by (provider index, source): a
+    /// change to one pod relabels that pod's group only.
+    groups: BTreeMap<(usize, String), Vec<Result<TargetSpec, DroppedTarget>>>,
     pub active: BTreeMap<TargetId, TargetSpec>,
     pub dropped: Vec<DroppedTarget>,
 }
@@ -272,20 +273,19 @@ impl JobTargets {
             if group.targets.is_empty() {
                 self.groups.remove(&key);
             } else {
-                self.groups.insert(key, group);
+                let populated = group.merged_targets().map(|d| populate(&d, defaults, relabeling)).collect();
+                self.groups.insert(key, populated);
             }
         }
         let mut active = BTreeMap::new();
         let mut dropped = Vec::new();
-        for group in self.groups.values() {
-            for discovered in group.merged_targets() {
-                match populate(&discovered, defaults, relabeling) {
-                    Ok(spec) => {
-                        // Two discovered targets ending identical are one target.
-                        active.insert(spec.id(), spec);
-                    }
-                    Err(d) => dropped.push(d),
+        for result in self.groups.values().flatten() {
+            match result {
+                // Two discovered targets ending identical are one target.
+                Ok(spec) => {
+                    active.insert(spec.id(), spec.clone());
                 }
+                Err(d) => dropped.push(d.clone()),
             }
         }
         self.active = active;

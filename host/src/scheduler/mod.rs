@@ -475,17 +475,22 @@ impl JobRunner {
     }
 
     fn apply(&mut self, provider: usize, groups: Vec<TargetGroup>) {
-        self.targets.update(provider, groups, &self.job.discovery.defaults, &self.job.discovery.relabeling);
+        self.update(provider, groups);
         self.reconcile();
+    }
+
+    fn update(&mut self, provider: usize, groups: Vec<TargetGroup>) {
+        self.targets.update(provider, groups, &self.job.discovery.defaults, &self.job.discovery.relabeling);
     }
 
     async fn run(mut self, mut rx: tokio::sync::mpsc::Receiver<(usize, Vec<TargetGroup>)>) {
         while let Some((provider, groups)) = rx.recv().await {
-            self.apply(provider, groups);
-            // Apply whatever else is queued before the next round.
+            self.update(provider, groups);
+            // Take whatever else is queued, then start and stop loops once.
             while let Ok((provider, groups)) = rx.try_recv() {
-                self.apply(provider, groups);
+                self.update(provider, groups);
             }
+            self.reconcile();
         }
         // Providers gone: keep scraping what we have.
         std::future::pending::<()>().await;
