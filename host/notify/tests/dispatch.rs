@@ -327,6 +327,8 @@ async fn retries_until_a_down_receiver_comes_back() {
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     hook.serve(listener);
     wait_for(15, "a 500 answer", || hook.requests.load(std::sync::atomic::Ordering::SeqCst) >= 1).await;
+    // The hook has answered; the notifier counts the failure right after.
+    wait_for(10, "the 500 counted", || n.stats().notifications_failed >= 3).await;
     let failed = n.stats().notifications_failed;
     // Healthy again: the retry delivers (group_interval is 10m, so it is the retry).
     hook.status.store(200, std::sync::atomic::Ordering::SeqCst);
