@@ -44,9 +44,10 @@ fn query(base: &str, q: &str, t_ms: i64) -> Json {
     serde_json::from_str(&text).expect("JSON")
 }
 
-/// Values of the raw samples `selector[range]` returns at `t_ms`.
-fn raw_values(base: &str, selector: &str, t_ms: i64) -> Vec<f64> {
-    let answer = query(base, &format!("{selector}[1h]"), t_ms);
+/// Values of the raw samples `selector[range]` returns at `t_ms`, over the
+/// `range_s` seconds before it.
+fn raw_values(base: &str, selector: &str, t_ms: i64, range_s: i64) -> Vec<f64> {
+    let answer = query(base, &format!("{selector}[{range_s}s]"), t_ms);
     assert_eq!(answer["status"], "success", "{answer}");
     answer["data"]["result"]
         .as_array()
@@ -79,7 +80,9 @@ fn kill_9_loses_nothing_acknowledged_before_the_fsync_interval() {
     agent.kill_9();
     let dir = data_dir(&agent);
     let restarted = common::Agent::start_with_data(RECEIVER, &dir);
-    let present = raw_values(&restarted.base, "crash_seq", t0 + n * 1000);
+    // One sample a second from t0: on a fast machine 4 s of pushes span
+    // more than an hour of sample time, so the range covers all of them.
+    let present = raw_values(&restarted.base, "crash_seq", t0 + n * 1000, n + 1);
     let must_have: Vec<i64> = acked
         .iter()
         .filter(|(_, at)| killed_at.duration_since(*at) > Duration::from_secs(1))
@@ -123,7 +126,7 @@ fn damaged_wal_starts(damage: impl Fn(&Path)) -> (String, Vec<f64>) {
     let last = segments.last().expect("a WAL segment");
     damage(last);
     let restarted = common::Agent::start_with_data(RECEIVER, &dir);
-    let values = raw_values(&restarted.base, "wal_seq", t0 + 200_000);
+    let values = raw_values(&restarted.base, "wal_seq", t0 + 200_000, 3600);
     (restarted.log_text(), values)
 }
 
