@@ -5,7 +5,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 # Plugins every command needs, built once into the shared target dir.
-PLUGIN_PACKAGES=(-p wasmon-node -p wasmon-nginx -p wasmon-mysql -p wasmon-etcd -p wasmon-kube-state -p wasmon-example-plugin -p wasmon-hostile)
+PLUGIN_PACKAGES=(-p wasmon-node -p wasmon-nginx -p wasmon-mysql -p wasmon-etcd -p wasmon-kube-state -p wasmon-example-plugin -p wasmon-hostile -p wasmon-hostile-logs -p wasmon-logs-json -p wasmon-logs-logfmt -p wasmon-logs-regex -p wasmon-logs-nginx -p wasmon-logs-redact)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

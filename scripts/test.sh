@@ -3,7 +3,7 @@
 # against real servers, after clippy with warnings as errors.
 source "$(dirname "$0")/lib.sh"
 ensure_wasm_target
-ensure_apt_packages prometheus-node-exporter nginx prometheus-nginx-exporter mariadb-server prometheus-mysqld-exporter etcd-server openssl prometheus prometheus-alertmanager
+ensure_apt_packages prometheus-node-exporter nginx prometheus-nginx-exporter mariadb-server prometheus-mysqld-exporter etcd-server openssl prometheus prometheus-alertmanager kubectl
 build_plugins
 log "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --locked --workspace --all-targets -- -D warnings

@@ -2,14 +2,13 @@
 //! needs, check its config section, and build each job's sandbox.
 
 use crate::config::{CapabilitiesConfig, Config, FileGrant, ScrapeConfig};
+use crate::plugin_registry::{Component, Loaded, PluginRegistry};
 use crate::relabel::Relabeler;
 use crate::runtime::model::Capability;
 use crate::runtime::{LoadedPlugin, Runtime, Sandbox};
 use crate::scheduler::{Collector, Job, JobDiscovery, LabelLimits};
 use crate::scrape::NativeScraper;
 use crate::targets::{JobDefaults, TargetRelabeling};
-use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use wasmon_discovery::file::FileSdSpec;
@@ -41,9 +40,34 @@ impl PluginEntry {
 /// Load the plugin at `path` and call `describe`.
 pub fn load_plugin(runtime: &Runtime, name: &str, path: &std::path::Path) -> Result<PluginEntry, String> {
     let plugin = runtime.load(name, path).map_err(|e| e.to_string())?;
+    describe_plugin(runtime, name, plugin)
+}
+
+/// [`load_plugin`] from bytes the caller read (and checked).
+pub fn load_plugin_bytes(
+    runtime: &Runtime,
+    name: &str,
+    path: &std::path::Path,
+    wasm: &[u8],
+) -> Result<PluginEntry, String> {
+    let plugin = runtime.load_bytes(name, path, wasm).map_err(|e| e.to_string())?;
+    describe_plugin(runtime, name, plugin)
+}
+
+fn describe_plugin(runtime: &Runtime, name: &str, plugin: LoadedPlugin) -> Result<PluginEntry, String> {
     let outcome = plugin.describe(&Sandbox::locked_down(runtime.paths(), LOAD_CALL_TIMEOUT));
     let info = outcome.result.map_err(|f| format!("plugin {name}: describe failed: {f}"))?;
     Ok(PluginEntry { plugin, info })
+}
+
+/// What to do with a job whose plugin file is missing or does not load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissingPlugin {
+    /// A problem of the config (`wasmon check config`).
+    Fail,
+    /// The running agent: the job waits, failing each scrape with the
+    /// reason, until a reload finds a version that loads.
+    Wait,
 }
 
 /// Build every job of `config`, collecting all problems instead of stopping
@@ -53,69 +77,110 @@ pub fn build_jobs(
     config: &Config,
     telemetry: &Arc<crate::telemetry::Telemetry>,
 ) -> Result<Vec<Job>, Vec<String>> {
+    let registry = PluginRegistry::default();
+    build_versioned_jobs(runtime, config, telemetry, &registry, MissingPlugin::Fail)
+        .map(|jobs| jobs.into_iter().map(|(job, _)| job).collect())
+}
+
+/// Build every job of `config` with plugins from `registry`, each with a
+/// fingerprint of its config and its plugin's version: equal fingerprints
+/// mean the running job can be left alone on reload.
+pub fn build_versioned_jobs(
+    runtime: &Runtime,
+    config: &Config,
+    telemetry: &Arc<crate::telemetry::Telemetry>,
+    registry: &PluginRegistry,
+    missing: MissingPlugin,
+) -> Result<Vec<(Job, u64)>, Vec<String>> {
     let mut problems = Vec::new();
-    let mut loaded: HashMap<PathBuf, PluginEntry> = HashMap::new();
     let mut jobs = Vec::new();
     for job in &config.scrape_configs {
         let at = format!("job {:?}", job.job_name);
         let timeout = job.timeout(&config.global);
-        let collector = match &job.plugin {
-            None => match NativeScraper::new(job, timeout) {
-                Ok(scraper) => Collector::Native(Arc::new(scraper)),
-                Err(e) => {
-                    problems.push(format!("{at}: {e}"));
-                    continue;
+        let built = match &job.plugin {
+            None => NativeScraper::new(job, timeout)
+                .map(|scraper| (Collector::Native(Arc::new(scraper)), String::from("native")))
+                .map_err(|e| e.to_string()),
+            Some(plugin_name) => match plugin_component(runtime, config, registry, plugin_name) {
+                Ok(loaded) if job.kubernetes.is_some() => {
+                    kube_state_collector(runtime, config, job, plugin_name, &loaded, telemetry)
+                        .map(|c| (c, loaded.sha256.clone()))
                 }
-            },
-            Some(plugin_name) if job.kubernetes.is_some() => {
-                match kube_state_collector(runtime, config, job, plugin_name, telemetry) {
-                    Ok(collector) => collector,
-                    Err(e) => {
-                        problems.push(format!("{at}: {e}"));
-                        continue;
-                    }
+                Ok(loaded) => {
+                    plugin_collector(runtime, config, job, plugin_name, &loaded).map(|c| (c, loaded.sha256.clone()))
                 }
-            }
-            Some(plugin_name) => match plugin_collector(runtime, config, job, plugin_name, &mut loaded) {
-                Ok(collector) => collector,
-                Err(e) => {
-                    problems.push(format!("{at}: {e}"));
-                    continue;
+                Err(reason) if missing == MissingPlugin::Wait => {
+                    tracing::error!(job = %job.job_name, plugin = %plugin_name, %reason,
+                        "plugin unavailable; the job waits for it");
+                    let reason = format!("plugin {plugin_name} unavailable: {reason}");
+                    Ok((Collector::Unavailable { plugin: plugin_name.clone(), reason: reason.clone() }, reason))
                 }
+                Err(reason) => Err(reason),
             },
         };
+        let (collector, version) = match built {
+            Ok(built) => built,
+            Err(e) => {
+                problems.push(format!("{at}: {e}"));
+                continue;
+            }
+        };
         match job_from_config(config, job, collector) {
-            Ok(built) => jobs.push(built),
+            Ok(built) => jobs.push((built, job_fingerprint(config, job, &version))),
             Err(e) => problems.push(format!("{at}: {e}")),
         }
     }
     if problems.is_empty() { Ok(jobs) } else { Err(problems) }
 }
 
-/// Load (once per path) and check the plugin of `job`, and build its sandbox.
+/// Everything a job is built from, hashed: its section, the global
+/// section, the plugin settings and the plugin version.
+fn job_fingerprint(config: &Config, job: &ScrapeConfig, version: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    format!("{job:?}").hash(&mut h);
+    format!("{:?}", config.global).hash(&mut h);
+    format!("{:?}", config.plugins).hash(&mut h);
+    version.hash(&mut h);
+    // Never 0: the scheduler reads 0 as "always replace".
+    h.finish().max(1)
+}
+
+/// The plugin a job names, from the registry (loaded once per version).
+fn plugin_component(
+    runtime: &Runtime,
+    config: &Config,
+    registry: &PluginRegistry,
+    plugin_name: &str,
+) -> Result<Loaded, String> {
+    let path = crate::plugins::resolve(plugin_name, &config.plugins.directories)?;
+    let (loaded, rejected) = registry.get(runtime, plugin_name, &path, &config.plugins)?;
+    if let Some(rejected) = rejected {
+        tracing::warn!(plugin = %plugin_name, %rejected, running = %loaded.sha256,
+            "running the previous version of the plugin");
+    }
+    Ok(loaded)
+}
+
+/// Check the job's config section with its exporter and build its sandbox.
 fn plugin_collector(
     runtime: &Runtime,
     config: &Config,
     job: &ScrapeConfig,
     plugin_name: &str,
-    loaded: &mut HashMap<PathBuf, PluginEntry>,
+    loaded: &Loaded,
 ) -> Result<Collector, String> {
-    let path = crate::plugins::resolve(plugin_name, &config.plugins.directories).map_err(|e| e.to_string())?;
-    let entry = match loaded.get(&path) {
-        Some(entry) => entry.clone(),
-        None => {
-            let entry = load_plugin(runtime, plugin_name, &path)?;
-            tracing::info!(plugin = %plugin_name, path = %path.display(), version = %entry.info.version,
-                cache = ?entry.plugin.cache, "plugin loaded");
-            loaded.insert(path.clone(), entry.clone());
-            entry
-        }
+    let Component::Exporter(entry) = &loaded.component else {
+        return Err(format!(
+            "plugin {plugin_name} is a `{}` component; a job without `kubernetes:` needs an exporter",
+            loaded.component.world()
+        ));
     };
     let timeout = job.timeout(&config.global);
     let sandbox = Sandbox::for_job(runtime.paths(), &job.capabilities, &job.limits, timeout, &entry.requested_globs())
         .map_err(|e| e.to_string())
         .and_then(|sandbox| sandbox.with_network(job, timeout))?;
-    warn_ungranted(&job.job_name, &entry, &job.capabilities);
+    warn_ungranted(&job.job_name, entry, &job.capabilities);
     let config_json = job.plugin_config_json()?;
     let check = entry.plugin.check_config(&Sandbox::locked_down(runtime.paths(), LOAD_CALL_TIMEOUT), &config_json);
     if let Err(failure) = check.result {
@@ -124,16 +189,22 @@ fn plugin_collector(
     Ok(Collector::Plugin { plugin: entry.plugin.clone(), sandbox: Arc::new(sandbox), config_json: config_json.into() })
 }
 
-/// Load a kube-state plugin and check its config section.
+/// Check a kube-state job's config section with its plugin.
 fn kube_state_collector(
     runtime: &Runtime,
     config: &Config,
     job: &ScrapeConfig,
     plugin_name: &str,
+    loaded: &Loaded,
     telemetry: &Arc<crate::telemetry::Telemetry>,
 ) -> Result<Collector, String> {
-    let path = crate::plugins::resolve(plugin_name, &config.plugins.directories).map_err(|e| e.to_string())?;
-    let plugin = runtime.load_kube_state(plugin_name, &path).map_err(|e| e.to_string())?;
+    let Component::KubeState(plugin) = &loaded.component else {
+        return Err(format!(
+            "plugin {plugin_name} is a `{}` component; a job with `kubernetes:` needs a kube-state one",
+            loaded.component.world()
+        ));
+    };
+    let plugin = plugin.clone();
     let timeout = job.timeout(&config.global).max(crate::runtime::kube_state::DEFAULT_CALL_TIMEOUT);
     let mut limits = job.limits.clone();
     // The instance holds the cluster's objects: more room than one scrape needs.
@@ -146,7 +217,6 @@ fn kube_state_collector(
     let config_json = job.plugin_config_json()?;
     crate::kube_state::KubeStateJob::check_config(&plugin, &sandbox, &config_json)
         .map_err(|e| format!("plugin {plugin_name} rejected its config section: {e}"))?;
-    tracing::info!(plugin = %plugin_name, path = %path.display(), "kube-state plugin loaded");
     let api = job.kubernetes.clone().unwrap_or_else(|| unreachable!("checked by the caller"));
     Ok(Collector::KubeState(Arc::new(crate::kube_state::KubeStateJob::new(
         &job.job_name,

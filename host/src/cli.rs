@@ -125,6 +125,40 @@ pub enum PluginCommand {
     },
     /// Show what a plugin says about itself and the capabilities it asks for.
     Inspect { file: PathBuf },
+    /// Make an Ed25519 key pair for signing plugins: KEY.pem (private,
+    /// PKCS#8 PEM, mode 0600) and KEY.pub.pem (public, for plugins.trusted_keys).
+    Keygen {
+        #[arg(long, value_name = "KEY.pem")]
+        out: PathBuf,
+    },
+    /// Sign plugin files: writes a detached signature FILE.wasm.sig beside each.
+    Sign {
+        /// The private key (PKCS#8 PEM, from `plugin keygen` or `openssl genpkey -algorithm ed25519`).
+        #[arg(long, value_name = "KEY.pem")]
+        key: PathBuf,
+        #[arg(required = true, value_name = "FILE.wasm")]
+        files: Vec<PathBuf>,
+    },
+    /// Check FILE.wasm.sig against a public key; exits 1 if it does not verify.
+    Verify {
+        /// The public key (SPKI PEM); repeat to accept any of several.
+        #[arg(long, value_name = "PUB.pem", required = true)]
+        key: Vec<PathBuf>,
+        #[arg(value_name = "FILE.wasm")]
+        file: PathBuf,
+    },
+    /// Create a plugin crate from the SDK template, ready to build, test and load.
+    New {
+        /// The plugin's name: lowercase letters, digits, `-` and `_`, starting with a letter.
+        name: String,
+        /// The parent directory; the crate is created in DIR/NAME.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The wasmon SDK (`sdk/` of a wasmon checkout) the crate depends on by path.
+        /// Default: the SDK of the source tree this binary was built from.
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
 }
 
 pub fn default_cache_dir() -> PathBuf {
@@ -172,6 +206,33 @@ pub fn main() -> anyhow::Result<()> {
             crate::runtime::compile_to_file(&wasm, &out).map_err(anyhow::Error::msg)
         }
         Command::Plugin { what: PluginCommand::Inspect { file } } => inspect(&file, &cache_dir),
+        Command::Plugin { what: PluginCommand::Keygen { out } } => {
+            let public = crate::signing::keygen(&out)?;
+            println!("wrote private key {} (keep it secret) and public key {}", out.display(), public.display());
+            println!("add the public key to the agent's config: plugins: {{trusted_keys: [{}]}}", public.display());
+            Ok(())
+        }
+        Command::Plugin { what: PluginCommand::Sign { key, files } } => {
+            for file in &files {
+                let sig = crate::signing::sign_file(&key, file)?;
+                println!("signed {}: wrote {}", file.display(), sig.display());
+            }
+            Ok(())
+        }
+        Command::Plugin { what: PluginCommand::Verify { key, file } } => {
+            let keys = key
+                .iter()
+                .map(|k| crate::signing::read_verifying_key(k).map(|v| (k.clone(), v)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let signer = crate::signing::verify_file(&file, &keys)?;
+            println!("{}: signature OK (key {})", file.display(), signer.display());
+            Ok(())
+        }
+        Command::Plugin { what: PluginCommand::New { name, dir, sdk } } => {
+            let created = crate::scaffold::new_plugin(&name, &dir, sdk.as_deref())?;
+            print!("{}", crate::scaffold::next_steps(&name, &created));
+            Ok(())
+        }
         Command::Plugin {
             what: PluginCommand::Test { file, config, target, deny_all, timeout, memory, openmetrics, repeat },
         } => plugin_test(
@@ -202,8 +263,8 @@ async fn run(
     cache_dir: &Path,
 ) -> anyhow::Result<()> {
     let mut config = load_config(config_path).map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
-    if let Some(path) = storage_path {
-        config.storage.tsdb.path = path;
+    if let Some(path) = &storage_path {
+        config.storage.tsdb.path = path.clone();
     }
     let store = open_store(&config).await?;
     let listen = listen_override.unwrap_or_else(|| config.web.listen_address.clone());
@@ -223,8 +284,8 @@ async fn run(
         }
         None => None,
     };
-    let _rule_watch = alerting.as_ref().map(|a| watch_rules(a.clone()));
     let cache_dir = config.plugins.cache_directory.clone().unwrap_or_else(|| cache_dir.to_path_buf());
+    let reload = Arc::new(crate::reload::ReloadHandle::default());
     let state = AppState {
         latest: Arc::new(LatestScrapes::default()),
         discovered: Arc::default(),
@@ -238,7 +299,8 @@ async fn run(
                 remote_write_receiver: config.web.enable_remote_write_receiver,
             })
         }),
-        alerting,
+        alerting: alerting.clone(),
+        reload: reload.clone(),
     };
     state.telemetry.set(
         "wasmon_build_info",
@@ -246,9 +308,9 @@ async fn run(
         &[("version", env!("CARGO_PKG_VERSION"))],
         1.0,
     );
-    // One WAL-tailing queue per remote_write endpoint; dropped at the end of
-    // `run`, which persists each queue's position.
-    let _remote_write = match &store {
+    // One WAL-tailing queue per remote_write endpoint; dropped with the
+    // reloader at the end of `run`, which persists each queue's position.
+    let remote_write = match &store {
         Some(db) => crate::remote::start(&config.remote_write, db, &state.telemetry)?,
         None => Vec::new(),
     };
@@ -261,25 +323,50 @@ async fn run(
 
     let paths = config.paths.clone();
     let telemetry = state.telemetry.clone();
+    let registry = reload.plugins.clone();
+    let startup_config = config.clone();
     let (runtime, jobs) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let mut runtime = Runtime::new(paths, &cache_dir)?;
         // The agent lives long: keep the compiler out of its memory.
         if let Ok(exe) = std::env::current_exe() {
             runtime.compile_out_of_process(exe);
         }
-        let jobs = agent::build_jobs(&runtime, &config, &telemetry)
-            .map_err(|problems| anyhow::anyhow!("cannot start:\n  {}", problems.join("\n  ")))?;
-        Ok((runtime, jobs))
+        // Drop-in plugins are validated (and compiled) before jobs need them.
+        registry.scan(&runtime, &startup_config.plugins.directories, &startup_config.plugins);
+        let jobs =
+            agent::build_versioned_jobs(&runtime, &startup_config, &telemetry, &registry, agent::MissingPlugin::Wait)
+                .map_err(|problems| anyhow::anyhow!("cannot start:\n  {}", problems.join("\n  ")))?;
+        Ok((Arc::new(runtime), jobs))
     })
     .await??;
-    *state.jobs.write().unwrap_or_else(|p| p.into_inner()) = jobs.iter().cloned().map(Arc::new).collect();
     let sinks = crate::scheduler::Sinks {
         latest: state.latest.clone(),
         telemetry: state.telemetry.clone(),
         store: store.clone(),
         discovered: state.discovered.clone(),
     };
-    let _scheduler = Scheduler::start(jobs, sinks);
+    let mut scheduler = Scheduler::start(Vec::new(), sinks);
+    scheduler.apply(jobs).await;
+    *state.jobs.write().unwrap_or_else(|p| p.into_inner()) = scheduler.jobs();
+    // Logs pipeline (host/src/logs.rs): started after the scheduler, owned
+    // by the reloader, shut down at exit.
+    let logs = crate::logs::start_for_agent(&config, &runtime, &state, &store).await?;
+    let reloader = crate::reload::Running {
+        runtime,
+        config_path: config_path.map(Path::to_path_buf),
+        storage_override: storage_path,
+        config,
+        scheduler,
+        telemetry: state.telemetry.clone(),
+        alerting,
+        store: store.clone(),
+        remote_write,
+        external_url,
+        jobs: state.jobs.clone(),
+        handle: reload,
+        logs,
+    }
+    .start();
     state.ready.store(true, Ordering::Relaxed);
     tracing::info!("all plugins loaded; scraping");
 
@@ -288,34 +375,14 @@ async fn run(
         _ = tokio::signal::ctrl_c() => { tracing::info!("interrupted; shutting down"); }
         _ = terminate() => { tracing::info!("terminated; shutting down"); }
     }
-    drop(runtime);
+    // Writes the logs checkpoint, ends every job (no staleness markers on
+    // shutdown, as Prometheus) and persists the remote-write positions.
+    reloader.stop().await;
     if let Some(db) = store {
         // Everything acknowledged so far reaches the disk before we exit.
         tokio::task::spawn_blocking(move || db.close()).await?.context("closing the store")?;
     }
     Ok(())
-}
-
-/// Reload rules when a rule file changes or on SIGHUP (Prometheus reloads
-/// on SIGHUP too). Keeps the watch alive for as long as the returned task.
-fn watch_rules(alerting: Arc<crate::notifications::Alerting>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
-        let _watch = crate::watch::watch_files(&alerting.watched_files(), tx.clone());
-        if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                while hup.recv().await.is_some() {
-                    let _ = tx.send(()).await;
-                }
-            });
-        }
-        while rx.recv().await.is_some() {
-            let a = alerting.clone();
-            // Failures are logged and counted by `reload`; the old rules keep running.
-            let _ = tokio::task::spawn_blocking(move || a.reload()).await;
-        }
-    })
 }
 
 /// Open the embedded store (replaying its WAL) and start its housekeeping:
@@ -382,16 +449,19 @@ fn check_config(file: &Path, cache_dir: &Path) -> anyhow::Result<()> {
     // Like `promtool check config`, the rule files are part of the config.
     let rules = crate::notifications::load_rules(&config, file.parent());
     let jobs = agent::build_jobs(&runtime, &config, &Arc::new(crate::telemetry::Telemetry::default()));
-    match (jobs, rules) {
-        (Ok(jobs), Ok(groups)) => {
+    // The log processors check their sections too (loading each plugin).
+    let logs = crate::logs::check(&config, &runtime);
+    match (jobs, rules, logs) {
+        (Ok(jobs), Ok(groups), Ok(())) => {
             let targets: usize = jobs.iter().flat_map(|j| &j.discovery.static_groups).map(|g| g.targets.len()).sum();
             let rules: usize = groups.iter().map(|g| g.rules.len()).sum();
             println!("{}: OK ({} jobs, {targets} static targets, {rules} rules)", file.display(), jobs.len());
             Ok(())
         }
-        (jobs, rules) => {
+        (jobs, rules, logs) => {
             let mut problems = jobs.err().unwrap_or_default();
             problems.extend(rules.err());
+            problems.extend(logs.err().into_iter().flatten());
             for p in &problems {
                 eprintln!("{}: {p}", file.display());
             }
@@ -414,7 +484,13 @@ fn inspect(file: &Path, cache_dir: &Path) -> anyhow::Result<()> {
                 let info = instance.describe().result.map_err(|f| anyhow::anyhow!("describe failed: {f}"))?;
                 (info, "kube-state")
             }
-            Err(_) => bail!("{exporter_error}"),
+            // Or a log processor (wit/logs.wit).
+            Err(_) => match runtime.load_log_processor(&name, file) {
+                Ok(plugin) => {
+                    (crate::runtime::log_processor::describe(&plugin).map_err(anyhow::Error::msg)?, "log-processor")
+                }
+                Err(_) => bail!("{exporter_error}"),
+            },
         },
     };
     let info = &info;

@@ -40,6 +40,12 @@ impl std::fmt::Debug for KubeStateJob {
     }
 }
 
+/// The object feed's watches for the kinds a kube-state plugin's `init`
+/// asked for (with `rbac::feed_rules`, also what its service account needs).
+pub fn feed_resources(resources: &[Resource]) -> Vec<FeedResource> {
+    resources.iter().map(|r| FeedResource::new(&r.group, &r.version, &r.plural, &r.kind, r.namespaced)).collect()
+}
+
 /// The agent's name as a lease candidate and kube-state target:
 /// `$POD_NAME` in a cluster, else the host name.
 pub fn identity() -> String {
@@ -210,10 +216,7 @@ impl KubeStateJob {
             .map_err(|e| format!("init task: {e}"))??
         };
         *self.instance.lock().unwrap_or_else(|p| p.into_inner()) = Some(instance);
-        let feed_resources: Vec<FeedResource> = resources
-            .iter()
-            .map(|r| FeedResource::new(&r.group, &r.version, &r.plural, &r.kind, r.namespaced))
-            .collect();
+        let feed_resources = feed_resources(&resources);
         let options = FeedOptions {
             namespaces: (!self.api.namespaces.is_empty()).then(|| self.api.namespaces.clone()),
             ..Default::default()

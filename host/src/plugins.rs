@@ -77,3 +77,14 @@ pub fn resolve(plugin: &str, configured: &[PathBuf]) -> Result<PathBuf, String> 
         dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
     ))
 }
+
+/// The plugin name a component file stands for: `nginx.wasm` and
+/// `wasmon_nginx.wasm` are both `nginx`; `wasmon_kube_state.wasm` is
+/// `kube-state`.
+pub fn name_of(path: &Path) -> String {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    match stem.strip_prefix("wasmon_") {
+        Some(rest) => rest.replace('_', "-"),
+        None => stem,
+    }
+}

@@ -2,21 +2,7 @@
 
 mod common;
 
-use std::process::Command;
-
-fn wasmon(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_wasmon"))
-        .args(args)
-        .env("WASMON_CACHE_DIR", common::cache_dir())
-        .env("WASMON_LOG", "warn")
-        .output()
-        .expect("run wasmon");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::wasmon;
 
 #[test]
 fn check_config_accepts_a_good_file() {
@@ -157,6 +143,13 @@ fn every_config_example_in_the_repository_checks_out() {
             // rest of the job is checked.
             let section = with_named_files_created(&section, dir.path());
             format!("scrape_configs:\n{}", section.lines().map(|l| format!("  {l}\n")).collect::<String>())
+        } else if plugin.starts_with("logs-") {
+            // A log processor's section, as one step of a `logs:` pipeline.
+            let indented: String = section.lines().map(|l| format!("        {l}\n")).collect();
+            let root = dir.path().display();
+            format!(
+                "logs:\n  sources: [{{name: files, include: ['{root}/*.log']}}]\n  checkpoint: {{path: '{root}/checkpoint.json'}}\n  sinks: [{{type: file, name: out, path: '{root}/out.jsonl'}}]\n  processors:\n    - plugin: {plugin}\n      config:\n{indented}"
+            )
         } else {
             let indented: String = section.lines().map(|l| format!("      {l}\n")).collect();
             format!(

@@ -89,6 +89,17 @@ impl FromIterator<(String, String)> for Attributes {
     }
 }
 
+impl From<Vec<(String, String)>> for Attributes {
+    /// Takes a list that is already sorted with unique keys as it is (what a
+    /// log processor returns), and sorts and deduplicates any other.
+    fn from(pairs: Vec<(String, String)>) -> Self {
+        if pairs.windows(2).all(|w| w[0].0 < w[1].0) {
+            return Self(pairs);
+        }
+        pairs.into_iter().collect()
+    }
+}
+
 impl<const N: usize> From<[(String, String); N]> for Attributes {
     fn from(pairs: [(String, String); N]) -> Self {
         pairs.into_iter().collect()
@@ -229,6 +240,15 @@ mod tests {
         assert_eq!(keys, vec!["a=1", "b=3", "c=1"]);
         assert_eq!(a.remove("a"), Some("1".into()));
         assert_eq!(a.len(), 2);
+    }
+
+    #[test]
+    fn a_sorted_list_is_taken_as_it_is_and_any_other_is_sorted() {
+        let kv = |k: &str, v: &str| (k.to_string(), v.to_string());
+        let sorted = Attributes::from(vec![kv("a", "1"), kv("b", "2")]);
+        assert_eq!(sorted.into_vec(), vec![kv("a", "1"), kv("b", "2")]);
+        let unsorted = Attributes::from(vec![kv("b", "2"), kv("a", "1"), kv("b", "3")]);
+        assert_eq!(unsorted.into_vec(), vec![kv("a", "1"), kv("b", "3")]);
     }
 
     #[test]

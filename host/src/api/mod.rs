@@ -37,6 +37,8 @@ pub struct AppState {
     pub query: Option<Arc<prom::QueryApi>>,
     /// Rules and notifiers; `None` when there are neither rules nor a notifier.
     pub alerting: Option<Arc<crate::notifications::Alerting>>,
+    /// Config reloads and the plugins the agent has loaded.
+    pub reload: Arc<crate::reload::ReloadHandle>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -59,7 +61,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/write", axum::routing::post(prom::write))
         .route("/api/v1/rules", get(rules::rules))
         .route("/api/v1/alerts", get(rules::alerts))
-        .route("/-/reload", axum::routing::post(rules::reload).put(rules::reload))
+        .route("/-/reload", axum::routing::post(reload).put(reload))
+        .route("/api/v1/plugins", get(plugins))
         .with_state(state);
     match notifier {
         Some(n) => app.merge(n),
@@ -174,4 +177,21 @@ async fn probe(
 
 pub(crate) fn html(body: String) -> Html<String> {
     Html(body)
+}
+
+/// Reload the config, rule files and plugins, as Prometheus' `POST
+/// /-/reload` does: 200 when applied, 500 with the reason when refused
+/// (the running config stays).
+async fn reload(State(state): State<AppState>) -> Response {
+    match state.reload.reload().await {
+        Ok(summary) => (StatusCode::OK, format!("{summary}\n")).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("failed to reload config: {e}\n")).into_response(),
+    }
+}
+
+/// Every plugin file the agent knows: world, version, and why a file's
+/// current content is not running.
+async fn plugins(State(state): State<AppState>) -> Response {
+    let statuses = state.reload.plugins.statuses();
+    axum::Json(serde_json::json!({"status": "success", "data": statuses})).into_response()
 }

@@ -122,8 +122,38 @@ fn label_list(labels: &std::collections::BTreeMap<String, String>) -> String {
     labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect::<Vec<_>>().join(", ")
 }
 
+/// A refused reload, what the last one could not apply, and plugin files
+/// that are not running as they are on disk.
+fn reload_banner(state: &AppState) -> String {
+    let mut out = String::new();
+    let status = state.reload.status();
+    if let Some(error) = &status.last_error {
+        out.push_str(&format!(
+            "<p class=\"error\">config reload refused; the previous config keeps running: {}</p>\n",
+            escape(error)
+        ));
+    }
+    for note in &status.notes {
+        out.push_str(&format!("<p>not applied by the last reload: {}</p>\n", escape(note)));
+    }
+    for plugin in state.reload.plugins.statuses() {
+        if let Some(error) = &plugin.error {
+            let running = match &plugin.sha256 {
+                Some(sha) => format!(" (running the previous version, sha256 {})", &sha[..12.min(sha.len())]),
+                None => String::new(),
+            };
+            out.push_str(&format!(
+                "<p class=\"error\">plugin {}: {}{running}</p>\n",
+                escape(&plugin.path),
+                escape(error)
+            ));
+        }
+    }
+    out
+}
+
 pub async fn targets_page(State(state): State<AppState>) -> Html<String> {
-    let mut body = String::new();
+    let mut body = reload_banner(&state);
     for report in collect_targets(&state) {
         let up = report.active.iter().filter(|s| s.health == crate::scheduler::Health::Up).count();
         body.push_str(&format!(
@@ -134,7 +164,9 @@ pub async fn targets_page(State(state): State<AppState>) -> Html<String> {
             dropped = report.view.dropped.len(),
         ));
         for error in &report.view.errors {
-            body.push_str(&format!("<p class=\"error\">discovery: {}</p>\n", escape(error)));
+            // The job's own collector problem (a missing plugin) is not discovery's.
+            let source = if error.starts_with("plugin ") { "" } else { "discovery: " };
+            body.push_str(&format!("<p class=\"error\">{source}{}</p>\n", escape(error)));
         }
         body.push_str("<table><tr><th>Endpoint</th><th>Collector</th><th>State</th><th>Labels</th><th>Last scrape</th><th>Duration</th><th>Error</th></tr>\n");
         for s in &report.active {

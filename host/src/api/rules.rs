@@ -30,16 +30,3 @@ pub async fn alerts(State(state): State<AppState>) -> Response {
     let groups = state.alerting.as_ref().map(|a| a.manager.groups_snapshot()).unwrap_or_default();
     json(StatusCode::OK, crate::alerting::api::alerts_response(&groups))
 }
-
-/// Re-read the rule files, as Prometheus' `POST /-/reload` does; a broken
-/// file is refused (500 with the reason) and the running rules stay.
-pub async fn reload(State(state): State<AppState>) -> Response {
-    let Some(alerting) = state.alerting.clone() else {
-        return (StatusCode::OK, "nothing to reload: no rules or notifier configured\n").into_response();
-    };
-    match tokio::task::spawn_blocking(move || alerting.reload()).await {
-        Ok(Ok(())) => (StatusCode::OK, "").into_response(),
-        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("failed to reload config: {e}\n")).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("reload task failed: {e}\n")).into_response(),
-    }
-}

@@ -7,11 +7,13 @@
 
 mod alerting;
 mod duration;
+mod logs;
 mod network;
 mod scrape;
 
 pub use alerting::{AlertingConfig, AlertmanagerConfig, AlertmanagerTargets};
 pub use duration::{ByteSize, PromDuration};
+pub use logs::{LogProcessorConfig, LogProcessorLimitsConfig, LogsConfig, LogsKubernetesConfig, NativeProcessor};
 pub use network::{Authorization, BasicAuth, CredentialError, Scheme, SecretSource, TlsConfig, read_credential_file};
 pub use scrape::{
     CapabilitiesConfig, FileGrant, FileSdConfig, KubernetesApiConfig, KubernetesSdConfig, LeaderElectionConfig,
@@ -60,6 +62,9 @@ pub struct Config {
     /// `receivers`, `inhibit_rules`), for setups without an Alertmanager.
     #[serde(default)]
     pub notifier: Option<serde_yaml_ng::Value>,
+    /// Node-level log collection (see `host/logs`); off when absent.
+    #[serde(default)]
+    pub logs: Option<LogsConfig>,
 }
 
 /// `storage.tsdb`: the embedded store. Keys mirror Prometheus' flags
@@ -174,6 +179,12 @@ pub struct PluginsConfig {
     /// Where compiled components are cached. Default: `$XDG_CACHE_HOME/wasmon`
     /// or `~/.cache/wasmon`.
     pub cache_directory: Option<PathBuf>,
+    /// Load only plugins whose `FILE.wasm.sig` verifies under one of
+    /// `trusted_keys` (see `crate::signing`).
+    pub require_signatures: bool,
+    /// Ed25519 public keys (SPKI PEM files, relative to the working
+    /// directory) that plugins may be signed with.
+    pub trusted_keys: Vec<PathBuf>,
 }
 
 /// One `remote_write` endpoint, with Prometheus' keys plus `buffer_limit`.
@@ -537,8 +548,12 @@ impl Config {
                 "global.scrape_timeout is longer than global.scrape_interval".into(),
             );
         }
+        for problem in crate::signing::config_problems(&self.plugins) {
+            report(locate(text, "trusted_keys:").or_else(|| locate(text, "require_signatures:")), problem);
+        }
         scrape::validate_jobs(self, text, &mut report);
         validate_remote_write(self, text, &mut report);
+        logs::validate(self, text, &mut report);
         problems
     }
 }
@@ -567,6 +582,13 @@ mod tests {
         assert_eq!(p.line, Some(3), "{p}");
         assert!(p.message.contains("unknown field `bogus_key`"), "{p}");
         assert!(p.to_string().starts_with("c.yaml:3:"), "{p}");
+    }
+
+    #[test]
+    fn default_timeout_is_capped_at_a_short_interval_as_in_prometheus() {
+        let text = "scrape_configs:\n  - job_name: a\n    plugin: node\n    scrape_interval: 1s\n    static_configs: [{targets: [x]}]\n";
+        let config = Config::parse(text, "c.yaml").expect("valid: timeout defaults to the interval");
+        assert_eq!(config.scrape_configs[0].timeout(&config.global), Duration::from_secs(1));
     }
 
     #[test]

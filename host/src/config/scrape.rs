@@ -351,8 +351,13 @@ impl ScrapeConfig {
     pub fn interval(&self, global: &GlobalConfig) -> Duration {
         self.scrape_interval.unwrap_or(global.scrape_interval).0
     }
+    /// `scrape_timeout`, or the global one capped at the job's interval
+    /// (as Prometheus does, so `scrape_interval: 1s` alone is valid).
     pub fn timeout(&self, global: &GlobalConfig) -> Duration {
-        self.scrape_timeout.unwrap_or(global.scrape_timeout).0
+        match self.scrape_timeout {
+            Some(t) => t.0,
+            None => global.scrape_timeout.0.min(self.interval(global)),
+        }
     }
     /// Series limit of one scrape: `sample_limit`, or the older
     /// `limits.sample_limit` (0 = no limit).

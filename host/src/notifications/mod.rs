@@ -13,16 +13,24 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Sends every alert to each configured destination.
-struct FanOut(Vec<Arc<dyn AlertSink>>);
+/// Sends every alert to each configured destination. The Alertmanager
+/// sink can be swapped by a config reload.
+struct FanOut {
+    alertmanagers: std::sync::RwLock<Option<Arc<AlertmanagerNotifier>>>,
+    builtin: Option<Arc<BuiltinSink>>,
+}
 
 impl AlertSink for FanOut {
     fn send(&self, alerts: Vec<OutgoingAlert>) {
-        if let Some((last, rest)) = self.0.split_last() {
-            for sink in rest {
-                sink.send(alerts.clone());
+        let am = self.alertmanagers.read().unwrap_or_else(|p| p.into_inner()).clone();
+        match (am, &self.builtin) {
+            (Some(am), Some(builtin)) => {
+                am.send(alerts.clone());
+                builtin.send(alerts);
             }
-            last.send(alerts);
+            (Some(am), None) => am.send(alerts),
+            (None, Some(builtin)) => builtin.send(alerts),
+            (None, None) => {}
         }
     }
 }
@@ -85,14 +93,22 @@ pub fn load_rules(config: &Config, config_dir: Option<&std::path::Path>) -> Resu
 pub struct Alerting {
     pub manager: RuleManager,
     pub builtin: Option<wasmon_notify::Notifier>,
-    config: Config,
+    sinks: Arc<FanOut>,
+    /// The Alertmanager queue's task, replaced when its config changes.
+    alertmanager_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    config: std::sync::Mutex<Config>,
     config_dir: Option<PathBuf>,
     telemetry: Arc<Telemetry>,
 }
 
+/// What of the alerting config a reload can apply in place.
+fn alertmanager_settings(config: &Config) -> String {
+    format!("{:?} {:?}", config.alerting.alertmanagers, config.global.external_labels)
+}
+
 impl Alerting {
-    /// Start the rule manager and the notifiers; `None` when there are no
-    /// rules and no notifier to run. Must be called inside the runtime.
+    /// Start the rule manager and the notifiers (always, so a reload can
+    /// add rules later). Must be called inside the runtime.
     pub fn start(
         config: &Config,
         config_dir: Option<PathBuf>,
@@ -102,57 +118,117 @@ impl Alerting {
     ) -> Result<Option<Arc<Self>>, String> {
         let groups = load_rules(config, config_dir.as_deref())?;
         let builtin_config = builtin_config(config, external_url)?;
-        if groups.is_empty() && builtin_config.is_none() {
-            return Ok(None);
-        }
-        let mut sinks: Vec<Arc<dyn AlertSink>> = Vec::new();
-        if let Some(am) = AlertmanagerNotifier::new(
+        let (alertmanagers, alertmanager_task) = match AlertmanagerNotifier::new(
             &config.alerting.alertmanagers,
             &config.global.external_labels,
             telemetry.clone(),
         )? {
-            am.start();
-            sinks.push(Arc::new(am));
-        }
-        let builtin = match builtin_config {
+            Some(am) => {
+                let task = am.start();
+                (Some(Arc::new(am)), Some(task))
+            }
+            None => (None, None),
+        };
+        let (builtin, builtin_sink) = match builtin_config {
             Some(c) => {
                 let notifier =
                     wasmon_notify::Notifier::new(c, &db.dir().join("notifier")).map_err(|e| e.to_string())?;
                 notifier.start();
-                sinks.push(Arc::new(BuiltinSink {
+                spawn_notifier_metrics(notifier.clone(), telemetry.clone());
+                let sink = Arc::new(BuiltinSink {
                     notifier: notifier.clone(),
                     external_labels: config.global.external_labels.clone(),
-                }));
-                spawn_notifier_metrics(notifier.clone(), telemetry.clone());
-                Some(notifier)
+                });
+                (Some(notifier), Some(sink))
             }
-            None => None,
+            None => (None, None),
         };
+        let sinks = Arc::new(FanOut { alertmanagers: std::sync::RwLock::new(alertmanagers), builtin: builtin_sink });
         let options = RuleManagerOptions {
             default_interval: config.global.evaluation_interval.0,
             external_labels: config.global.external_labels.clone(),
             external_url: external_url.to_string(),
             ..Default::default()
         };
-        let manager = RuleManager::new(db, Arc::new(FanOut(sinks)), options).map_err(|e| e.to_string())?;
+        let manager = RuleManager::new(db, sinks.clone(), options).map_err(|e| e.to_string())?;
         tracing::info!(
             groups = groups.len(),
             rules = groups.iter().map(|g| g.rules.len()).sum::<usize>(),
             "rules loaded"
         );
         manager.update(groups);
-        Ok(Some(Arc::new(Self { manager, builtin, config: config.clone(), config_dir, telemetry })))
+        Ok(Some(Arc::new(Self {
+            manager,
+            builtin,
+            sinks,
+            alertmanager_task: std::sync::Mutex::new(alertmanager_task),
+            config: std::sync::Mutex::new(config.clone()),
+            config_dir,
+            telemetry,
+        })))
     }
 
-    /// Re-read the rule files (and the notifier section); a broken file keeps
+    /// Re-read the rule files (of the config in force); a broken file keeps
     /// the running rules and returns the problem. Blocks briefly.
     pub fn reload(&self) -> Result<(), String> {
-        let result = load_rules(&self.config, self.config_dir.as_deref()).map(|groups| {
+        let config = self.config.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let result = load_rules(&config, self.config_dir.as_deref()).map(|groups| {
             let count = groups.len();
             self.manager.update(groups);
             count
         });
-        let (label, value) = match &result {
+        self.count_reload(&result);
+        result.map(|_| ())
+    }
+
+    /// Check everything of `config` that `apply_config` would apply,
+    /// without applying it: the rule files, the Alertmanager section.
+    /// Returns the rules, and notes on what needs a restart.
+    pub fn prepare(&self, config: &Config, external_url: &str) -> Result<PreparedAlerting, String> {
+        let groups = load_rules(config, self.config_dir.as_deref())?;
+        let current = self.config.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut notes = Vec::new();
+        if format!("{:?}", builtin_config(config, external_url)?)
+            != format!("{:?}", builtin_config(&current, external_url)?)
+        {
+            notes.push("notifier: changes to the built-in notifier take effect after a restart".to_string());
+        }
+        let alertmanagers = if alertmanager_settings(config) != alertmanager_settings(&current) {
+            Some(AlertmanagerNotifier::new(
+                &config.alerting.alertmanagers,
+                &config.global.external_labels,
+                self.telemetry.clone(),
+            )?)
+        } else {
+            None
+        };
+        if config.global.evaluation_interval != current.global.evaluation_interval {
+            notes.push("global.evaluation_interval: takes effect for rule groups after a restart".to_string());
+        }
+        Ok(PreparedAlerting { groups, alertmanagers, notes })
+    }
+
+    /// Switch to a prepared config: new rules (alerts that stay keep their
+    /// state), a new Alertmanager queue if its section changed.
+    pub fn apply_config(&self, config: &Config, prepared: PreparedAlerting) {
+        let count = prepared.groups.len();
+        self.manager.update(prepared.groups);
+        if let Some(alertmanagers) = prepared.alertmanagers {
+            let task = alertmanagers.as_ref().map(|am| am.start());
+            let new = alertmanagers.map(Arc::new);
+            *self.sinks.alertmanagers.write().unwrap_or_else(|p| p.into_inner()) = new;
+            let old = std::mem::replace(&mut *self.alertmanager_task.lock().unwrap_or_else(|p| p.into_inner()), task);
+            if let Some(old) = old {
+                old.abort();
+            }
+            tracing::info!("alertmanagers reconfigured");
+        }
+        *self.config.lock().unwrap_or_else(|p| p.into_inner()) = config.clone();
+        self.count_reload(&Ok(count));
+    }
+
+    fn count_reload(&self, result: &Result<usize, String>) {
+        let (label, value) = match result {
             Ok(groups) => {
                 tracing::info!(groups, "rules reloaded");
                 ("success", 1.0)
@@ -169,12 +245,12 @@ impl Alerting {
             value,
         );
         self.telemetry.inc("wasmon_rules_reloads_total", "Rule reloads, by result.", &[("result", label)], 1.0);
-        result.map(|_| ())
     }
 
     /// The files whose changes trigger a reload.
     pub fn watched_files(&self) -> Vec<PathBuf> {
-        self.config
+        let config = self.config.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        config
             .rule_files
             .iter()
             .map(|p| {
@@ -186,6 +262,15 @@ impl Alerting {
             })
             .collect()
     }
+}
+
+/// A config's alerting part, checked and ready to apply.
+pub struct PreparedAlerting {
+    groups: Vec<GroupSpec>,
+    /// `Some` when the Alertmanager section changed (`Some(None)`: removed).
+    alertmanagers: Option<Option<AlertmanagerNotifier>>,
+    /// What this reload cannot apply.
+    pub notes: Vec<String>,
 }
 
 /// Export the built-in notifier's counters as agent metrics.

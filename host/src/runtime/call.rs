@@ -45,6 +45,8 @@ pub enum FailureReason {
     ParseError,
     /// A native scrape's body was over `body_size_limit`.
     BodySizeLimit,
+    /// The job's plugin is missing, or no version of it loads.
+    PluginUnavailable,
 }
 
 impl FailureReason {
@@ -63,6 +65,7 @@ impl FailureReason {
             Self::ScrapeError => "scrape_error",
             Self::ParseError => "parse_error",
             Self::BodySizeLimit => "body_size_limit",
+            Self::PluginUnavailable => "plugin_unavailable",
         }
     }
 
@@ -77,6 +80,7 @@ impl FailureReason {
                 | Self::ScrapeError
                 | Self::ParseError
                 | Self::BodySizeLimit
+                | Self::PluginUnavailable
         )
     }
 }

@@ -41,8 +41,14 @@ pub struct LoadedKubeState {
 impl Runtime {
     /// Compile (or load from the cache) a kube-state component.
     pub fn load_kube_state(&self, name: &str, path: &Path) -> Result<LoadedKubeState, RuntimeError> {
+        let wasm = super::read_component(name, path)?;
+        self.load_kube_state_bytes(name, path, &wasm)
+    }
+
+    /// [`load_kube_state`](Self::load_kube_state) from bytes already read.
+    pub fn load_kube_state_bytes(&self, name: &str, path: &Path, wasm: &[u8]) -> Result<LoadedKubeState, RuntimeError> {
         let plugin_err = |message: String| RuntimeError::Plugin { plugin: name.to_string(), message };
-        let (pre, _) = self.instance_pre(name, path)?;
+        let (pre, _) = self.instance_pre(name, path, wasm)?;
         let pre = KubeStatePre::new(pre)
             .map_err(|e| plugin_err(format!("{} is not a wasmon kube-state component: {e:#}", path.display())))?;
         Ok(LoadedKubeState {

@@ -8,6 +8,7 @@ mod files;
 mod host_impl;
 pub mod kube_state;
 mod limits;
+pub mod log_processor;
 pub(crate) mod network;
 mod stdio;
 mod system;
@@ -87,7 +88,14 @@ impl Runtime {
     /// Compile (or load from the cache) the component at `path` and check that
     /// it is an exporter.
     pub fn load(&self, name: &str, path: &Path) -> Result<LoadedPlugin, RuntimeError> {
-        let (pre, outcome) = self.instance_pre(name, path)?;
+        let wasm = read_component(name, path)?;
+        self.load_bytes(name, path, &wasm)
+    }
+
+    /// [`load`](Self::load) from bytes already read (and checked, e.g. for
+    /// a signature) by the caller; `path` names the component in messages.
+    pub fn load_bytes(&self, name: &str, path: &Path, wasm: &[u8]) -> Result<LoadedPlugin, RuntimeError> {
+        let (pre, outcome) = self.instance_pre(name, path, wasm)?;
         let pre = ExporterPre::new(pre).map_err(|e| RuntimeError::Plugin {
             plugin: name.to_string(),
             message: format!("{} is not a wasmon exporter component: {e:#}", path.display()),
@@ -106,16 +114,16 @@ impl Runtime {
 impl Runtime {
     /// Compile (or load from the cache) the component at `path` and link
     /// it against what the host provides; the world is checked by the caller.
-    fn instance_pre(
+    pub(crate) fn instance_pre(
         &self,
         name: &str,
         path: &Path,
+        wasm: &[u8],
     ) -> Result<(wasmtime::component::InstancePre<call::PluginState>, CacheOutcome), RuntimeError> {
         let plugin_err = |message: String| RuntimeError::Plugin { plugin: name.to_string(), message };
-        let wasm = std::fs::read(path).map_err(|e| plugin_err(format!("cannot read {}: {e}", path.display())))?;
         let (component, outcome): (Component, CacheOutcome) = self
             .cache
-            .component(&self.engine, &wasm, path)
+            .component(&self.engine, wasm, path)
             .map_err(|e| plugin_err(format!("{}: {e}", path.display())))?;
         let pre = self
             .linker
@@ -123,6 +131,14 @@ impl Runtime {
             .map_err(|e| plugin_err(format!("{} imports something wasmon does not provide: {e:#}", path.display())))?;
         Ok((pre, outcome))
     }
+}
+
+/// The bytes of the component at `path`.
+pub(crate) fn read_component(name: &str, path: &Path) -> Result<Vec<u8>, RuntimeError> {
+    std::fs::read(path).map_err(|e| RuntimeError::Plugin {
+        plugin: name.to_string(),
+        message: format!("cannot read {}: {e}", path.display()),
+    })
 }
 
 /// The engine every runtime (and the compile child) uses: pooling allocator

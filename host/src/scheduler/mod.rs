@@ -11,7 +11,7 @@ use crate::runtime::{CallFailure, FailureReason, LoadedPlugin, Sandbox};
 use crate::scrape::NativeScraper;
 use crate::targets::{DroppedTarget, JobDefaults, JobTargets, TargetId, TargetRelabeling};
 use crate::telemetry::Telemetry;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -31,6 +31,9 @@ pub enum Collector {
     Native(Arc<NativeScraper>),
     /// A kube-state plugin's long-lived instance, fed by the host's watches.
     KubeState(Arc<crate::kube_state::KubeStateJob>),
+    /// The job's plugin is not there (yet) or no version of it loads: every
+    /// scrape fails with `reason` until a reload finds a good one.
+    Unavailable { plugin: String, reason: String },
 }
 
 impl Collector {
@@ -40,6 +43,7 @@ impl Collector {
             Collector::Plugin { plugin, .. } => &plugin.name,
             Collector::Native(_) => "native",
             Collector::KubeState(k) => k.plugin_name(),
+            Collector::Unavailable { plugin, .. } => plugin,
         }
     }
 }
@@ -163,6 +167,7 @@ impl Job {
                 let report = crate::runtime::CallReport { duration: started.elapsed(), ..Default::default() };
                 crate::runtime::CallOutcome { result, report }
             }
+            Collector::Unavailable { reason, .. } => failed(FailureReason::PluginUnavailable, reason.clone()),
             Collector::KubeState(job) => {
                 let job = job.clone();
                 match tokio::task::spawn_blocking(move || job.collect()).await {
@@ -344,17 +349,53 @@ impl DiscoveredTargets {
     fn put(&self, name: &str, view: JobView) {
         self.jobs.write().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), view);
     }
+    fn remove(&self, name: &str) {
+        self.jobs.write().unwrap_or_else(|p| p.into_inner()).remove(name);
+    }
 }
 
-/// Runs every job's discovery and every target's loop until dropped.
+/// Runs every job's discovery and every target's loop until dropped, and
+/// replaces jobs in place when the config or a plugin changes.
 pub struct Scheduler {
-    handles: Vec<JoinHandle<()>>,
+    sinks: Sinks,
+    jobs: BTreeMap<String, RunningJob>,
+}
+
+/// One job's tasks, and the line to its runner.
+struct RunningJob {
+    job: Arc<Job>,
+    /// Equal fingerprints mean an unchanged job, left running by `apply`.
+    fingerprint: u64,
+    control: tokio::sync::mpsc::Sender<JobControl>,
+    runner: JoinHandle<()>,
+    /// Discovery providers and the kube-state feed.
+    helpers: Vec<JoinHandle<()>>,
+}
+
+impl RunningJob {
+    fn abort(&self) {
+        self.runner.abort();
+        for h in &self.helpers {
+            h.abort();
+        }
+    }
+
+    /// Ask the runner to hand its loops over (`handover`) or stop them
+    /// gracefully, wait for it, then end the job's other tasks.
+    async fn end(self, handover: bool) -> HashMap<TargetId, LoopState> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let control = if handover { JobControl::Handover(tx) } else { JobControl::Stop(tx) };
+        let states =
+            if self.control.send(control).await.is_ok() { rx.await.unwrap_or_default() } else { HashMap::new() };
+        self.abort();
+        states
+    }
 }
 
 impl Drop for Scheduler {
     fn drop(&mut self) {
-        for h in &self.handles {
-            h.abort();
+        for job in self.jobs.values() {
+            job.abort();
         }
     }
 }
@@ -369,41 +410,115 @@ pub struct Sinks {
     pub discovered: Arc<DiscoveredTargets>,
 }
 
+/// What `Scheduler::apply` did, for the reload log and its tests.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ApplyReport {
+    pub started: Vec<String>,
+    pub replaced: Vec<String>,
+    pub stopped: Vec<String>,
+    pub unchanged: Vec<String>,
+}
+
 impl Scheduler {
     /// Start every job: its static targets at once, its discovery
     /// providers in the background. Must be called inside a tokio runtime.
     pub fn start(jobs: Vec<Job>, sinks: Sinks) -> Self {
-        let mut handles = Vec::new();
+        let mut scheduler = Self { sinks, jobs: BTreeMap::new() };
         for job in jobs {
-            let job = Arc::new(job);
-            let (tx, rx) = tokio::sync::mpsc::channel::<(usize, Vec<TargetGroup>)>(64);
-            let mut runner = JobRunner::new(job.clone(), sinks.clone());
-            // Static targets are registered before the agent reports ready.
-            runner.apply(0, job.discovery.static_groups.clone());
-            let mut provider = 1;
-            for spec in &job.discovery.file_sd {
-                match FileProvider::new(spec) {
-                    Ok(p) => {
-                        runner.file_status.push(p.status());
-                        handles.push(forward(provider, tx.clone(), |gtx| p.run(gtx)));
-                    }
-                    Err(e) => runner.errors.push(format!("file_sd_configs: {e}")),
-                }
-                provider += 1;
-            }
-            for sd in &job.discovery.kubernetes_sd {
-                let sd = sd.clone();
-                let errors = runner.kube_errors.clone();
-                handles.push(forward(provider, tx.clone(), move |gtx| sd.run(gtx, errors)));
-                provider += 1;
-            }
-            drop(tx);
-            handles.push(tokio::spawn(runner.run(rx)));
-            if let Collector::KubeState(k) = &job.collector {
-                handles.push(tokio::spawn(k.clone().run()));
+            let name = job.name.clone();
+            let running = scheduler.spawn_job(Arc::new(job), 0, HashMap::new());
+            scheduler.jobs.insert(name, running);
+        }
+        scheduler
+    }
+
+    /// Where the jobs report and write.
+    pub fn sinks(&self) -> &Sinks {
+        &self.sinks
+    }
+
+    /// The jobs running now.
+    pub fn jobs(&self) -> Vec<Arc<Job>> {
+        self.jobs.values().map(|j| j.job.clone()).collect()
+    }
+
+    /// Bring the running jobs in line with `jobs` (each with a fingerprint
+    /// of everything it was built from): start new ones, stop removed ones
+    /// (their series go stale), and replace changed ones so that every
+    /// target they keep continues its series on its schedule, without a
+    /// gap or staleness markers (as Prometheus' scrape pool reload does).
+    pub async fn apply(&mut self, jobs: Vec<(Job, u64)>) -> ApplyReport {
+        let mut report = ApplyReport::default();
+        let wanted: HashSet<String> = jobs.iter().map(|(j, _)| j.name.clone()).collect();
+        let removed: Vec<String> = self.jobs.keys().filter(|n| !wanted.contains(*n)).cloned().collect();
+        for name in removed {
+            if let Some(running) = self.jobs.remove(&name) {
+                running.end(false).await;
+                self.sinks.discovered.remove(&name);
+                report.stopped.push(name);
             }
         }
-        Self { handles }
+        for (job, fingerprint) in jobs {
+            let name = job.name.clone();
+            let inherited = match self.jobs.remove(&name) {
+                Some(running) if running.fingerprint == fingerprint && fingerprint != 0 => {
+                    self.jobs.insert(name.clone(), running);
+                    report.unchanged.push(name);
+                    continue;
+                }
+                Some(running) => {
+                    report.replaced.push(name.clone());
+                    running.end(true).await
+                }
+                None => {
+                    report.started.push(name.clone());
+                    HashMap::new()
+                }
+            };
+            let running = self.spawn_job(Arc::new(job), fingerprint, inherited);
+            self.jobs.insert(name, running);
+        }
+        report
+    }
+
+    fn spawn_job(&self, job: Arc<Job>, fingerprint: u64, inherited: HashMap<TargetId, LoopState>) -> RunningJob {
+        let mut helpers = Vec::new();
+        let (tx, rx) = tokio::sync::mpsc::channel::<(usize, Vec<TargetGroup>)>(64);
+        let (control_tx, control_rx) = tokio::sync::mpsc::channel(1);
+        let mut runner = JobRunner::new(job.clone(), self.sinks.clone());
+        runner.inherited = inherited;
+        // Static targets are registered before the agent reports ready.
+        runner.apply(0, job.discovery.static_groups.clone());
+        let mut provider = 1;
+        for spec in &job.discovery.file_sd {
+            match FileProvider::new(spec) {
+                Ok(p) => {
+                    runner.file_status.push(p.status());
+                    runner.waiting_for.insert(provider);
+                    helpers.push(forward(provider, tx.clone(), |gtx| p.run(gtx)));
+                }
+                Err(e) => runner.errors.push(format!("file_sd_configs: {e}")),
+            }
+            provider += 1;
+        }
+        for sd in &job.discovery.kubernetes_sd {
+            let sd = sd.clone();
+            let errors = runner.kube_errors.clone();
+            runner.waiting_for.insert(provider);
+            helpers.push(forward(provider, tx.clone(), move |gtx| sd.run(gtx, errors)));
+            provider += 1;
+        }
+        drop(tx);
+        if !runner.inherited.is_empty() {
+            // Targets discovery never reports again end after two intervals.
+            runner.inherit_deadline = Some(tokio::time::Instant::now() + job.interval * 2);
+            runner.retire_unclaimed_if_synced();
+        }
+        let runner = tokio::spawn(runner.run(rx, control_rx));
+        if let Collector::KubeState(k) = &job.collector {
+            helpers.push(tokio::spawn(k.clone().run()));
+        }
+        RunningJob { job, fingerprint, control: control_tx, runner, helpers }
     }
 }
 
@@ -426,27 +541,58 @@ where
 }
 
 /// A target's loop: stopped gracefully (stale markers written, snapshot
-/// removed) when its target goes away, aborted when the scheduler is
-/// dropped, because Prometheus does not mark series stale on shutdown.
+/// removed) when its target goes away, handed over when its job is
+/// replaced, aborted when the scheduler is dropped, because Prometheus
+/// does not mark series stale on shutdown.
 struct RunningTarget {
-    handle: JoinHandle<()>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: Option<JoinHandle<()>>,
+    stop: Option<tokio::sync::oneshot::Sender<StopLoop>>,
 }
 
 impl RunningTarget {
     fn stop_gracefully(mut self) {
         if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+            let _ = stop.send(StopLoop::Remove);
         }
+        // Detached: it writes its markers and ends on its own.
+        self.handle.take();
+    }
+
+    /// Stop gracefully and wait until the loop has written its markers.
+    async fn finish(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(StopLoop::Remove);
+        }
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.await;
+        }
+    }
+
+    /// Take the loop's state for the job's next version.
+    async fn hand_over(mut self) -> Option<LoopState> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.stop.take()?.send(StopLoop::Handover(tx)).ok()?;
+        self.handle.take();
+        rx.await.ok()
     }
 }
 
 impl Drop for RunningTarget {
     fn drop(&mut self) {
-        if self.stop.is_some() {
-            self.handle.abort();
+        if self.stop.is_some()
+            && let Some(handle) = &self.handle
+        {
+            handle.abort();
         }
     }
+}
+
+/// What a job's runner is asked to do by `Scheduler::apply`.
+enum JobControl {
+    /// The job is replaced: hand every loop's state over and end.
+    Handover(tokio::sync::oneshot::Sender<HashMap<TargetId, LoopState>>),
+    /// The job is removed: stop every loop gracefully and end.
+    Stop(tokio::sync::oneshot::Sender<HashMap<TargetId, LoopState>>),
 }
 
 /// Keeps one job's running loops in line with its discovered targets.
@@ -459,6 +605,14 @@ struct JobRunner {
     kube_errors: Arc<std::sync::Mutex<Vec<String>>>,
     /// Errors found when starting discovery.
     errors: Vec<String>,
+    /// Loop states the job's previous version handed over, by target, not
+    /// yet claimed by a loop of this version.
+    inherited: HashMap<TargetId, LoopState>,
+    /// Providers that have not reported yet: until they have, an unclaimed
+    /// inherited target may still come back.
+    waiting_for: BTreeSet<usize>,
+    /// When unclaimed inherited targets end even if discovery is silent.
+    inherit_deadline: Option<tokio::time::Instant>,
 }
 
 impl JobRunner {
@@ -471,6 +625,9 @@ impl JobRunner {
             file_status: Vec::new(),
             kube_errors: Arc::default(),
             errors: Vec::new(),
+            inherited: HashMap::new(),
+            waiting_for: BTreeSet::new(),
+            inherit_deadline: None,
         }
     }
 
@@ -480,20 +637,75 @@ impl JobRunner {
     }
 
     fn update(&mut self, provider: usize, groups: Vec<TargetGroup>) {
+        self.waiting_for.remove(&provider);
         self.targets.update(provider, groups, &self.job.discovery.defaults, &self.job.discovery.relabeling);
     }
 
-    async fn run(mut self, mut rx: tokio::sync::mpsc::Receiver<(usize, Vec<TargetGroup>)>) {
-        while let Some((provider, groups)) = rx.recv().await {
-            self.update(provider, groups);
-            // Take whatever else is queued, then start and stop loops once.
-            while let Ok((provider, groups)) = rx.try_recv() {
-                self.update(provider, groups);
+    async fn run(
+        mut self,
+        mut rx: tokio::sync::mpsc::Receiver<(usize, Vec<TargetGroup>)>,
+        mut control: tokio::sync::mpsc::Receiver<JobControl>,
+    ) {
+        let mut providers_open = true;
+        loop {
+            let deadline = self.inherit_deadline;
+            tokio::select! {
+                update = rx.recv(), if providers_open => match update {
+                    Some((provider, groups)) => {
+                        self.update(provider, groups);
+                        // Take whatever else is queued, then start and stop loops once.
+                        while let Ok((provider, groups)) = rx.try_recv() {
+                            self.update(provider, groups);
+                        }
+                        self.reconcile();
+                    }
+                    // Providers gone: keep scraping what we have.
+                    None => providers_open = false,
+                },
+                order = control.recv() => {
+                    match order {
+                        Some(JobControl::Handover(reply)) => {
+                            let mut states = std::mem::take(&mut self.inherited);
+                            for (id, running) in std::mem::take(&mut self.running) {
+                                if let Some(state) = running.hand_over().await {
+                                    states.insert(id, state);
+                                }
+                            }
+                            let _ = reply.send(states);
+                        }
+                        Some(JobControl::Stop(reply)) => {
+                            for (_, running) in std::mem::take(&mut self.running) {
+                                running.finish().await;
+                            }
+                            self.inherit_deadline = None;
+                            self.retire_unclaimed();
+                            let _ = reply.send(HashMap::new());
+                        }
+                        // The scheduler is gone; its drop aborts us.
+                        None => {}
+                    }
+                    std::future::pending::<()>().await;
+                }
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
+                    self.retire_unclaimed();
+                }
             }
-            self.reconcile();
         }
-        // Providers gone: keep scraping what we have.
-        std::future::pending::<()>().await;
+    }
+
+    /// End the inherited targets no loop claimed, once every provider has
+    /// reported.
+    fn retire_unclaimed_if_synced(&mut self) {
+        if self.waiting_for.is_empty() {
+            self.retire_unclaimed();
+        }
+    }
+
+    fn retire_unclaimed(&mut self) {
+        self.inherit_deadline = None;
+        for (_, state) in self.inherited.drain() {
+            state.retire(self.sinks.store.as_deref(), &self.sinks.latest);
+        }
     }
 
     /// Start loops for new targets, stop those of vanished ones, and
@@ -510,18 +722,6 @@ impl JobRunner {
             if self.running.contains_key(id) {
                 continue;
             }
-            // Registered as unknown until its first scrape.
-            self.sinks.latest.put(ScrapeSnapshot {
-                target: spec.clone(),
-                plugin: self.job.collector.name().to_string(),
-                health: Health::Unknown,
-                last_error: None,
-                last_scrape: None,
-                duration: Duration::ZERO,
-                interval: spec.interval,
-                timeout: spec.timeout,
-                families: Vec::new(),
-            });
             let mut looper = TargetLoop::new(
                 self.job.clone(),
                 spec.clone(),
@@ -529,9 +729,34 @@ impl JobRunner {
                 self.sinks.telemetry.clone(),
             );
             looper.store = self.sinks.store.clone();
+            let resume_at = match self.inherited.remove(id) {
+                Some(state) => {
+                    let at = state.next_scrape;
+                    looper.resume(state);
+                    Some(at)
+                }
+                None => {
+                    // Registered as unknown until its first scrape.
+                    self.sinks.latest.put(ScrapeSnapshot {
+                        target: spec.clone(),
+                        plugin: self.job.collector.name().to_string(),
+                        health: Health::Unknown,
+                        last_error: None,
+                        last_scrape: None,
+                        duration: Duration::ZERO,
+                        interval: spec.interval,
+                        timeout: spec.timeout,
+                        families: Vec::new(),
+                    });
+                    None
+                }
+            };
             let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
-            let handle = tokio::spawn(looper.run(stop_rx));
-            self.running.insert(*id, RunningTarget { handle, stop: Some(stop_tx) });
+            let handle = tokio::spawn(looper.run(stop_rx, resume_at));
+            self.running.insert(*id, RunningTarget { handle: Some(handle), stop: Some(stop_tx) });
+        }
+        if !self.inherited.is_empty() {
+            self.retire_unclaimed_if_synced();
         }
         let mut errors = self.errors.clone();
         for status in &self.file_status {
@@ -539,6 +764,9 @@ impl JobRunner {
             errors.extend(status.files.values().filter_map(|r| r.as_ref().err().cloned()));
         }
         errors.extend(self.kube_errors.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned());
+        if let Collector::Unavailable { reason, .. } = &self.job.collector {
+            errors.push(reason.clone());
+        }
         let view = JobView {
             active: self.targets.active.values().cloned().collect(),
             dropped: self.targets.dropped.clone(),
@@ -556,6 +784,52 @@ pub fn spread_offset(job: &str, address: &str, interval: Duration) -> Duration {
     address.hash(&mut h);
     let ms = interval.as_millis().max(1) as u64;
     Duration::from_millis(h.finish() % ms)
+}
+
+/// How a target loop is told to end.
+enum StopLoop {
+    /// The target is gone: mark its series stale.
+    Remove,
+    /// The job is being replaced by a reload: hand the loop's state to the
+    /// new version, which continues the series on the same schedule.
+    Handover(tokio::sync::oneshot::Sender<LoopState>),
+}
+
+/// What a target loop carries over to the loop that replaces it when its
+/// job changes (config reload, new plugin version): no staleness markers
+/// in between, the same scrape slot, the same backoff.
+pub struct LoopState {
+    key: TargetKey,
+    next_scrape: tokio::time::Instant,
+    consecutive_traps: u32,
+    backoff_until: Option<Instant>,
+    last_failure: Option<CallFailure>,
+    previous_series: HashSet<u64>,
+    staleness: StalenessTracker,
+}
+
+impl LoopState {
+    /// End the series of a target the new version of its job no longer has.
+    fn retire(mut self, store: Option<&wasmon_storage::Db>, latest: &LatestScrapes) {
+        if let Some(store) = store {
+            let t = SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+            let mut samples = Vec::new();
+            self.staleness.track(&mut samples, t);
+            store.append_batch(&samples);
+        }
+        latest.remove(&self.key);
+    }
+}
+
+/// The first scrape slot after `now`, keeping the loop's phase: a scrape
+/// that overran its slot skips the slots it missed, as Prometheus does.
+fn next_slot(previous: tokio::time::Instant, interval: Duration, now: tokio::time::Instant) -> tokio::time::Instant {
+    let mut next = previous + interval;
+    if next <= now && !interval.is_zero() {
+        let missed = (now - next).as_nanos() / interval.as_nanos() + 1;
+        next += interval * u32::try_from(missed).unwrap_or(u32::MAX);
+    }
+    next
 }
 
 pub struct TargetLoop {
@@ -606,22 +880,58 @@ impl TargetLoop {
         if self.target.interval.is_zero() { self.job.interval } else { self.target.interval }
     }
 
-    async fn run(mut self, mut stop: tokio::sync::oneshot::Receiver<()>) {
+    async fn run(
+        mut self,
+        mut stop: tokio::sync::oneshot::Receiver<StopLoop>,
+        resume_at: Option<tokio::time::Instant>,
+    ) {
         let interval = self.interval();
-        let offset = spread_offset(&self.job.name, &self.target.url(), interval);
-        let start = tokio::time::Instant::now() + offset;
-        let mut ticker = tokio::time::interval_at(start, interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut next = resume_at.unwrap_or_else(|| {
+            tokio::time::Instant::now() + spread_offset(&self.job.name, &self.target.url(), interval)
+        });
         loop {
             tokio::select! {
-                _ = ticker.tick() => self.scrape_once().await,
-                _ = &mut stop => break,
+                _ = tokio::time::sleep_until(next) => {
+                    self.scrape_once().await;
+                    next = next_slot(next, interval, tokio::time::Instant::now());
+                }
+                how = &mut stop => match how {
+                    Ok(StopLoop::Remove) => break,
+                    Ok(StopLoop::Handover(to)) => {
+                        let _ = to.send(self.into_state(next));
+                        return;
+                    }
+                    // The scheduler is going away (shutdown): Prometheus
+                    // writes no staleness markers then.
+                    Err(_) => return,
+                },
             }
         }
         // The target went away: its series end now, as Prometheus marks
         // the series of a removed target stale.
         self.store_samples(&[], SystemTime::now());
         self.latest.remove(&self.target.key());
+    }
+
+    /// Continue from the state a loop of the job's previous version left.
+    fn resume(&mut self, state: LoopState) {
+        self.consecutive_traps = state.consecutive_traps;
+        self.backoff_until = state.backoff_until;
+        self.last_failure = state.last_failure;
+        self.previous_series = state.previous_series;
+        self.staleness = state.staleness;
+    }
+
+    fn into_state(self, next_scrape: tokio::time::Instant) -> LoopState {
+        LoopState {
+            key: self.target.key(),
+            next_scrape,
+            consecutive_traps: self.consecutive_traps,
+            backoff_until: self.backoff_until,
+            last_failure: self.last_failure,
+            previous_series: self.previous_series,
+            staleness: self.staleness,
+        }
     }
 
     /// One scrape: call the plugin or fetch the endpoint (or skip it while

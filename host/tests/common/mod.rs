@@ -32,6 +32,21 @@ pub fn cache_dir() -> PathBuf {
     target_dir().join("test-component-cache")
 }
 
+/// Run the `wasmon` binary: (success, stdout, stderr).
+pub fn wasmon(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_wasmon"))
+        .args(args)
+        .env("WASMON_CACHE_DIR", cache_dir())
+        .env("WASMON_LOG", "warn")
+        .output()
+        .expect("run wasmon");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
@@ -109,6 +124,11 @@ impl Agent {
 
     pub fn get(&self, path: &str) -> String {
         reqwest::blocking::get(format!("{}{path}", self.base)).and_then(|r| r.text()).expect("GET")
+    }
+
+    /// The config file the agent was started with (rewrite it to reload).
+    pub fn config_file(&self) -> PathBuf {
+        self._dir.path().join("wasmon.yaml")
     }
 
     #[allow(dead_code)]

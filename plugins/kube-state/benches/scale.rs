@@ -199,12 +199,24 @@ fn run(label: &str, config: &str) {
     );
     let mut text_times = Vec::new();
     let mut text_len = 0;
+    let mut parse_times = Vec::new();
     for _ in 0..7 {
         let start = Instant::now();
         let text = plugin.collect_text();
         text_times.push(start.elapsed());
         text_len = text.len();
+        let start = Instant::now();
+        let parsed = wasmon_sdk::text::parse(&text).expect("own text parses");
+        parse_times.push(start.elapsed());
+        assert!(!parsed.is_empty(), "the text parses into families");
     }
+    parse_times.sort();
+    // What a text-returning `collect` would move to the host: parsing it
+    // back into families there.
+    println!(
+        "  parsing that text natively (SDK parser): median {:.1} ms",
+        parse_times[parse_times.len() / 2].as_secs_f64() * 1e3
+    );
     text_times.sort();
     println!(
         "  as text instead: median {:.1} ms, {:.0} MiB in one string ({:.0} bytes per series)",

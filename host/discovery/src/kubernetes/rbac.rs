@@ -66,6 +66,32 @@ pub fn leader_election_rules() -> Vec<RbacRule> {
     vec![rule("coordination.k8s.io", &["leases"], &["get", "create", "update"])]
 }
 
+/// One RBAC `rules` entry on non-resource URLs (`nonResourceURLs`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NonResourceRule {
+    pub urls: Vec<String>,
+    pub verbs: Vec<String>,
+}
+
+/// What scraping a target found by `role` at `metrics_path` needs when the
+/// agent authenticates with its service-account token and the target asks
+/// the API server whether that token may read it (kubelets and the
+/// control-plane components do; a target that checks nothing needs
+/// nothing). Verbs follow the HTTP method, so a scrape (GET) needs `get`.
+///
+/// - `node` (kubelets): the kubelet maps `/metrics` and everything below it
+///   (`/metrics/cadvisor`, `/metrics/probes`, `/metrics/resource`) to the
+///   `nodes/metrics` subresource.
+/// - any other role (kube-scheduler, kube-controller-manager, kube-proxy,
+///   anything using the apiserver's delegated authorization): the
+///   non-resource URL itself, `metrics_path`.
+pub fn token_scrape_rules(role: Role, metrics_path: &str) -> (Vec<RbacRule>, Vec<NonResourceRule>) {
+    match role {
+        Role::Node => (vec![rule("", &["nodes/metrics"], &["get"])], Vec::new()),
+        _ => (Vec::new(), vec![NonResourceRule { urls: vec![metrics_path.to_string()], verbs: vec!["get".into()] }]),
+    }
+}
+
 /// Whether `granted` (e.g. parsed from a ClusterRole) allows every rule of
 /// `needed`; `*` matches any group, resource or verb.
 pub fn covers(granted: &[RbacRule], needed: &[RbacRule]) -> bool {
@@ -101,6 +127,17 @@ mod tests {
         ]);
         assert_eq!(r.len(), 2);
         assert_eq!(r[1].resources, ["deployments", "daemonsets"]);
+    }
+
+    #[test]
+    fn token_scrapes_of_kubelets_use_the_metrics_subresource() {
+        let (kubelet, none) = token_scrape_rules(Role::Node, "/metrics/cadvisor");
+        assert_eq!(kubelet, vec![rule("", &["nodes/metrics"], &["get"])]);
+        assert!(none.is_empty());
+        let (none, urls) = token_scrape_rules(Role::Pod, "/metrics");
+        assert!(none.is_empty());
+        assert_eq!(urls[0].urls, ["/metrics"]);
+        assert_eq!(urls[0].verbs, ["get"]);
     }
 
     #[test]

@@ -1,0 +1,572 @@
+//! Log processors (world `log-processor`): like kube-state plugins, one
+//! instance lives as long as its step of the logs pipeline, because its
+//! counters (the metrics it derives from logs) accumulate in it. Each call
+//! (`init`, `process`, `metrics`) has its own CPU and wall-clock limits and
+//! the instance's memory is capped. A call that traps poisons the instance:
+//! [`WasmLogProcessor`] forwards that batch unprocessed (counted, never
+//! lost), drops the instance and starts a new one after a backoff.
+//!
+//! Crossing the boundary: what belongs to a file (path, stream, Kubernetes
+//! attributes) is sent once per batch as a `log-source`, records refer to it
+//! by index, and bodies travel as bytes.
+
+use super::call::{CallFailure, CallOutcome, CallReport, Deadline, FailureReason, PluginState};
+use super::stdio::CappedOutput;
+use super::{EpochGate, Runtime, RuntimeError, Sandbox};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use wasmon_logs::{Attributes, LogRecord, LogSource, Processor, ProcessorError, Stream};
+use wasmtime::{Store, UpdateDeadline};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "log-processor",
+        with: {
+            "wasmon:plugin/types": crate::runtime::bindings::wasmon::plugin::types,
+            "wasmon:plugin/host": crate::runtime::bindings::wasmon::plugin::host,
+        },
+        exports: { default: async },
+    });
+}
+
+pub use bindings::wasmon::plugin::logs as wit;
+use bindings::{LogProcessor as LogProcessorExports, LogProcessorPre};
+
+use super::model::{MetricFamily, PluginError, PluginInfo};
+
+/// A compiled log-processor component, ready to instantiate.
+#[derive(Clone)]
+pub struct LoadedLogProcessor {
+    pub name: Arc<str>,
+    pre: LogProcessorPre<PluginState>,
+    paths: Arc<crate::config::PathsConfig>,
+    epoch: Arc<EpochGate>,
+}
+
+impl Runtime {
+    /// Compile (or load from the cache) a log-processor component. The
+    /// caller checks its signature first (`crate::signing::check_plugin`).
+    pub fn load_log_processor(&self, name: &str, path: &Path) -> Result<LoadedLogProcessor, RuntimeError> {
+        let wasm = super::read_component(name, path)?;
+        self.load_log_processor_bytes(name, path, &wasm)
+    }
+
+    /// [`load_log_processor`](Self::load_log_processor) from bytes already read.
+    pub fn load_log_processor_bytes(
+        &self,
+        name: &str,
+        path: &Path,
+        wasm: &[u8],
+    ) -> Result<LoadedLogProcessor, RuntimeError> {
+        let (pre, _) = self.instance_pre(name, path, wasm)?;
+        let pre = LogProcessorPre::new(pre).map_err(|e| RuntimeError::Plugin {
+            plugin: name.to_string(),
+            message: format!("{} is not a wasmon log-processor component: {e:#}", path.display()),
+        })?;
+        Ok(LoadedLogProcessor {
+            name: Arc::from(name),
+            pre,
+            paths: self.paths.clone(),
+            epoch: self.epoch_ticker.gate.clone(),
+        })
+    }
+}
+
+/// The limits of the call running now, read by the epoch callback.
+#[derive(Debug, Clone, Copy)]
+struct CallClock {
+    started: Instant,
+    cpu_start: Duration,
+    wall: Duration,
+    cpu: Duration,
+}
+
+/// One live instance of a log processor.
+pub struct LogProcessorInstance {
+    plugin: LoadedLogProcessor,
+    store: Store<PluginState>,
+    exports: LogProcessorExports,
+    clock: Arc<Mutex<CallClock>>,
+    stdout: CappedOutput,
+    stderr: CappedOutput,
+    poisoned: bool,
+}
+
+impl LoadedLogProcessor {
+    /// A new instance with `sandbox`'s memory, time and log limits (no
+    /// files, no network: a log processor sees only what it is sent).
+    pub fn instantiate(&self, sandbox: &Sandbox) -> Result<LogProcessorInstance, CallFailure> {
+        let stdout = CappedOutput::new(sandbox.stdio_bytes);
+        let stderr = CappedOutput::new(sandbox.stdio_bytes);
+        let state =
+            PluginState::long_lived(sandbox, self.name.clone(), self.paths.clone(), stdout.clone(), stderr.clone());
+        let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|s| s.limiter_mut());
+        // A batch (and what comes back) can be megabytes: allow up to the
+        // instance's own memory cap (wasmtime's default is 128 MiB).
+        store.set_hostcall_fuel(usize::try_from(sandbox.memory_bytes).unwrap_or(usize::MAX));
+        let clock = Arc::new(Mutex::new(CallClock {
+            started: Instant::now(),
+            cpu_start: super::call::thread_cpu_time(),
+            wall: sandbox.wall_timeout,
+            cpu: sandbox.cpu_limit,
+        }));
+        let callback_clock = clock.clone();
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            let c = *callback_clock.lock().unwrap_or_else(|p| p.into_inner());
+            if c.started.elapsed() > c.wall {
+                return Err(wasmtime::Error::new(Deadline::Wall(c.wall)));
+            }
+            if super::call::thread_cpu_time().saturating_sub(c.cpu_start) > c.cpu {
+                return Err(wasmtime::Error::new(Deadline::Cpu(c.cpu)));
+            }
+            Ok(UpdateDeadline::Continue(1))
+        });
+        let _ticking = self.epoch.enter();
+        let pre = self.pre.clone();
+        let exports = super::call::block_on(async { pre.instantiate_async(&mut store).await })
+            .map_err(|message| CallFailure { reason: FailureReason::Instantiate, message })?
+            .map_err(|e| CallFailure { reason: FailureReason::Instantiate, message: format!("{e:#}") })?;
+        Ok(LogProcessorInstance { plugin: self.clone(), store, exports, clock, stdout, stderr, poisoned: false })
+    }
+}
+
+impl LogProcessorInstance {
+    pub fn name(&self) -> &str {
+        &self.plugin.name
+    }
+
+    /// True once a call trapped or ran out of a limit.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
+    }
+
+    pub fn describe(&mut self) -> CallOutcome<PluginInfo> {
+        self.call("describe", async |e, s| e.call_describe(s).await.map(Ok))
+    }
+
+    pub fn check_config(&mut self, config: &str) -> CallOutcome<()> {
+        self.call("check-config", async |e, s| e.call_check_config(s, config).await)
+    }
+
+    pub fn init(&mut self, config: &str) -> CallOutcome<()> {
+        self.call("init", async |e, s| e.call_init(s, config).await)
+    }
+
+    pub fn process(&mut self, batch: &wit::LogBatch) -> CallOutcome<Vec<wit::LogRecord>> {
+        self.call("process", async |e, s| e.call_process(s, batch).await)
+    }
+
+    pub fn metrics(&mut self) -> CallOutcome<Vec<MetricFamily>> {
+        self.call("metrics", async |e, s| e.call_metrics(s).await.map(Ok))
+    }
+
+    /// Run one export under fresh per-call limits.
+    fn call<R>(
+        &mut self,
+        what: &str,
+        f: impl AsyncFnOnce(&LogProcessorExports, &mut Store<PluginState>) -> wasmtime::Result<Result<R, PluginError>>,
+    ) -> CallOutcome<R> {
+        let mut report = CallReport::default();
+        if self.poisoned {
+            let failure = CallFailure {
+                reason: FailureReason::Trap,
+                message: "the instance trapped earlier and must be replaced".into(),
+            };
+            return CallOutcome { result: Err(failure), report };
+        }
+        let _ticking = self.plugin.epoch.enter();
+        let started = Instant::now();
+        let cpu_start = super::call::thread_cpu_time();
+        let wall = {
+            let mut clock = self.clock.lock().unwrap_or_else(|p| p.into_inner());
+            clock.started = started;
+            clock.cpu_start = cpu_start;
+            clock.wall
+        };
+        self.store.data_mut().begin_call();
+        self.store.set_epoch_deadline(1);
+        let exports = &self.exports;
+        let store = &mut self.store;
+        let run = async { tokio::time::timeout(wall + super::call::HOST_WAIT_GRACE, f(exports, store)).await };
+        let result = match super::call::block_on(run) {
+            Ok(Ok(Ok(Ok(value)))) => Ok(value),
+            Ok(Ok(Ok(Err(e)))) => Err(CallFailure {
+                reason: FailureReason::PluginError,
+                message: format!("{}: {}", super::host_impl::error_kind_label(&e.kind), e.message),
+            }),
+            Ok(Ok(Err(trap))) => Err(super::call::classify(&trap)),
+            Ok(Err(_elapsed)) => Err(CallFailure {
+                reason: FailureReason::Timeout,
+                message: format!("wall-clock timeout of {wall:?} reached"),
+            }),
+            Err(message) => Err(CallFailure { reason: FailureReason::Instantiate, message }),
+        };
+        if result.as_ref().is_err_and(|f| f.reason.is_trap()) {
+            self.poisoned = true;
+        }
+        report.duration = started.elapsed();
+        report.cpu_time = super::call::thread_cpu_time().saturating_sub(cpu_start);
+        report.memory_high_water = self.store.data().memory_high_water();
+        report.log_lines_dropped = self.store.data().log_lines_dropped();
+        for (stream, out) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
+            let captured = out.take();
+            let (dropped, _) = super::call::emit_stdio(&self.plugin.name, what, stream, &captured.bytes, 100);
+            report.log_lines_dropped += dropped;
+        }
+        CallOutcome { result, report }
+    }
+}
+
+/// The limits of one log processor's calls, from its `limits:` config.
+#[derive(Debug, Clone, Copy)]
+pub struct LogProcessorLimits {
+    pub memory_bytes: u64,
+    /// Wall-clock limit of one call.
+    pub timeout: Duration,
+    /// CPU-time limit of one call.
+    pub cpu: Duration,
+    pub log_lines: usize,
+}
+
+impl LogProcessorLimits {
+    fn sandbox(&self, paths: &crate::config::PathsConfig) -> Sandbox {
+        let mut sandbox = Sandbox::locked_down(paths, self.timeout);
+        sandbox.memory_bytes = self.memory_bytes.min(super::MAX_INSTANCE_MEMORY);
+        sandbox.cpu_limit = self.cpu.min(self.timeout);
+        sandbox.log_lines = self.log_lines;
+        sandbox
+    }
+}
+
+/// Longest wait before a trapped processor is started again.
+pub const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(300);
+/// Wait after the first trap; doubled for each further one in a row.
+pub const FIRST_RESTART_BACKOFF: Duration = Duration::from_secs(1);
+
+/// What one processor did, for `/metrics`: plain counters, read by the agent.
+#[derive(Debug, Default)]
+pub struct LogProcessorStats {
+    pub batches: AtomicU64,
+    pub records_in: AtomicU64,
+    pub records_out: AtomicU64,
+    /// Records forwarded unprocessed, by reason (`FailureReason` labels and `backoff`).
+    unprocessed: Mutex<BTreeMap<&'static str, u64>>,
+    /// Failed calls, by reason.
+    failures: Mutex<BTreeMap<&'static str, u64>>,
+    /// Instances started (the first one included).
+    pub instances_started: AtomicU64,
+    /// Bodies a plugin returned that were not UTF-8 (stored with U+FFFD).
+    pub invalid_utf8_bodies: AtomicU64,
+    pub cpu_ns: AtomicU64,
+    pub memory_high_water: AtomicU64,
+}
+
+impl LogProcessorStats {
+    fn count(map: &Mutex<BTreeMap<&'static str, u64>>, reason: &'static str, n: u64) {
+        *map.lock().unwrap_or_else(|p| p.into_inner()).entry(reason).or_default() += n;
+    }
+
+    pub fn unprocessed(&self) -> Vec<(&'static str, u64)> {
+        self.unprocessed.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(k, v)| (*k, *v)).collect()
+    }
+
+    pub fn failures(&self) -> Vec<(&'static str, u64)> {
+        self.failures.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(k, v)| (*k, *v)).collect()
+    }
+}
+
+/// The live part of a [`WasmLogProcessor`], shared with the agent's metrics
+/// task, which calls `metrics` between batches.
+struct Live {
+    instance: Option<LogProcessorInstance>,
+    consecutive_failures: u32,
+    retry_at: Option<Instant>,
+    /// Families of the last `metrics` call, served until the next one.
+    last_metrics: Vec<MetricFamily>,
+}
+
+/// A log-processor plugin as one step of the logs pipeline.
+pub struct WasmLogProcessor {
+    name: String,
+    shared: Arc<WasmProcessorShared>,
+}
+
+/// What the agent keeps of a [`WasmLogProcessor`] to read its metrics.
+pub struct WasmProcessorShared {
+    pub name: String,
+    plugin: LoadedLogProcessor,
+    sandbox: Sandbox,
+    config_json: String,
+    live: Mutex<Live>,
+    pub stats: LogProcessorStats,
+}
+
+impl WasmLogProcessor {
+    /// A processor named `name` (the `processor` label of its metrics)
+    /// running `plugin` with `config_json`. Starts the first instance now,
+    /// so a config the plugin rejects is an error here, at start-up.
+    pub fn start(
+        name: &str,
+        plugin: LoadedLogProcessor,
+        limits: LogProcessorLimits,
+        config_json: String,
+    ) -> Result<Self, String> {
+        let sandbox = limits.sandbox(&plugin.paths);
+        let shared = Arc::new(WasmProcessorShared {
+            name: name.to_string(),
+            plugin,
+            sandbox,
+            config_json,
+            live: Mutex::new(Live {
+                instance: None,
+                consecutive_failures: 0,
+                retry_at: None,
+                last_metrics: Vec::new(),
+            }),
+            stats: LogProcessorStats::default(),
+        });
+        let instance = shared.new_instance().map_err(|f| format!("processor {name}: {f}"))?;
+        shared.lock().instance = Some(instance);
+        Ok(Self { name: name.to_string(), shared })
+    }
+
+    pub fn shared(&self) -> Arc<WasmProcessorShared> {
+        self.shared.clone()
+    }
+}
+
+impl WasmProcessorShared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Live> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn new_instance(&self) -> Result<LogProcessorInstance, CallFailure> {
+        self.stats.instances_started.fetch_add(1, Relaxed);
+        let mut instance = self.plugin.instantiate(&self.sandbox)?;
+        instance.init(&self.config_json).result?;
+        Ok(instance)
+    }
+
+    /// The families the instance has counted so far (with no instance, or
+    /// when the call fails, those of the last successful call).
+    pub fn metrics(&self) -> Vec<MetricFamily> {
+        let mut live = self.lock();
+        let Some(instance) = live.instance.as_mut() else { return live.last_metrics.clone() };
+        let outcome = instance.metrics();
+        match outcome.result {
+            Ok(families) => live.last_metrics = families,
+            Err(failure) => {
+                self.note_failure(&failure);
+                tracing::warn!(processor = %self.name, plugin = %self.plugin.name, reason = failure.reason.as_label(),
+                    error = %failure.message, "log processor metrics call failed");
+                if failure.reason.is_trap() {
+                    self.discard(&mut live);
+                }
+            }
+        }
+        live.last_metrics.clone()
+    }
+
+    fn note_failure(&self, failure: &CallFailure) {
+        LogProcessorStats::count(&self.stats.failures, failure.reason.as_label(), 1);
+    }
+
+    /// Drop a trapped instance and schedule the next start.
+    fn discard(&self, live: &mut Live) {
+        live.instance = None;
+        live.consecutive_failures = live.consecutive_failures.saturating_add(1);
+        let wait = FIRST_RESTART_BACKOFF.saturating_mul(1 << (live.consecutive_failures - 1).min(16));
+        live.retry_at = Some(Instant::now() + wait.min(MAX_RESTART_BACKOFF));
+        // Its counters die with it; serve nothing rather than frozen values.
+        live.last_metrics.clear();
+    }
+
+    fn process(&self, batch: Vec<LogRecord>) -> Result<Vec<LogRecord>, ProcessorError> {
+        let mut live = self.lock();
+        let n = batch.len() as u64;
+        self.stats.batches.fetch_add(1, Relaxed);
+        self.stats.records_in.fetch_add(n, Relaxed);
+        let unprocessed = |reason: &'static str, message: String, batch: Vec<LogRecord>| {
+            LogProcessorStats::count(&self.stats.unprocessed, reason, n);
+            self.stats.records_out.fetch_add(n, Relaxed);
+            Err(ProcessorError { processor: self.name.clone(), message, unprocessed: batch })
+        };
+        if live.instance.is_none() {
+            if live.retry_at.is_some_and(|at| Instant::now() < at) {
+                return unprocessed("backoff", "restarting after a failure; forwarding unprocessed".into(), batch);
+            }
+            match self.new_instance() {
+                Ok(instance) => {
+                    tracing::info!(processor = %self.name, plugin = %self.plugin.name, "log processor restarted");
+                    live.instance = Some(instance);
+                }
+                Err(failure) => {
+                    self.note_failure(&failure);
+                    self.discard(&mut live);
+                    return unprocessed(failure.reason.as_label(), format!("cannot restart: {failure}"), batch);
+                }
+            }
+        }
+        let Some(instance) = live.instance.as_mut() else { unreachable!("started above") };
+        let (input, sources) = to_wit(&batch);
+        let outcome = instance.process(&input);
+        drop(input);
+        self.stats.cpu_ns.fetch_add(outcome.report.cpu_time.as_nanos() as u64, Relaxed);
+        self.stats.memory_high_water.fetch_max(outcome.report.memory_high_water, Relaxed);
+        let poisoned = instance.is_poisoned();
+        match outcome.result.and_then(|records| self.records_from_wit(records, &sources)) {
+            Ok(records) => {
+                live.consecutive_failures = 0;
+                live.retry_at = None;
+                self.stats.records_out.fetch_add(records.len() as u64, Relaxed);
+                Ok(records)
+            }
+            Err(failure) => {
+                self.note_failure(&failure);
+                if poisoned {
+                    self.discard(&mut live);
+                }
+                unprocessed(failure.reason.as_label(), failure.to_string(), batch)
+            }
+        }
+    }
+
+    /// The plugin's records back into the pipeline's.
+    fn records_from_wit(
+        &self,
+        records: Vec<wit::LogRecord>,
+        sources: &[LogSource],
+    ) -> Result<Vec<LogRecord>, CallFailure> {
+        let mut out = Vec::with_capacity(records.len());
+        let mut invalid = 0;
+        for r in records {
+            let Some(source) = sources.get(r.source as usize) else {
+                return Err(CallFailure {
+                    reason: FailureReason::PluginError,
+                    message: format!(
+                        "returned a record of source {} but the batch has {} sources",
+                        r.source,
+                        sources.len()
+                    ),
+                });
+            };
+            let body = String::from_utf8(r.body).unwrap_or_else(|e| {
+                invalid += 1;
+                String::from_utf8_lossy(e.as_bytes()).into_owned()
+            });
+            out.push(LogRecord {
+                timestamp_ns: r.timestamp_ns,
+                body,
+                attributes: Attributes::from(r.attributes),
+                source: source.clone(),
+            });
+        }
+        if invalid > 0 {
+            self.stats.invalid_utf8_bodies.fetch_add(invalid, Relaxed);
+        }
+        Ok(out)
+    }
+}
+
+/// A batch as the plugin receives it: each distinct source once (records of
+/// one file share their `Arc`s, so this is a pointer comparison), records by
+/// index. Also returns the sources, to map the plugin's indexes back.
+fn to_wit(batch: &[LogRecord]) -> (wit::LogBatch, Vec<LogSource>) {
+    let mut sources: Vec<LogSource> = Vec::new();
+    let mut wit_sources: Vec<wit::LogSource> = Vec::new();
+    let mut records = Vec::with_capacity(batch.len());
+    let mut last = usize::MAX;
+    for r in batch {
+        let same = |s: &LogSource| {
+            Arc::ptr_eq(&s.path, &r.source.path)
+                && Arc::ptr_eq(&s.attributes, &r.source.attributes)
+                && s.stream == r.source.stream
+        };
+        let index = if sources.get(last).is_some_and(same) {
+            last
+        } else if let Some(i) = sources.iter().position(same) {
+            i
+        } else {
+            sources.push(r.source.clone());
+            wit_sources.push(wit::LogSource {
+                path: r.source.path.to_string(),
+                stream: match r.source.stream {
+                    Stream::Stdout => wit::LogStream::Stdout,
+                    Stream::Stderr => wit::LogStream::Stderr,
+                    Stream::Unknown => wit::LogStream::Unknown,
+                },
+                attributes: r.source.attributes.iter().cloned().collect(),
+            });
+            sources.len() - 1
+        };
+        last = index;
+        records.push(wit::LogRecord {
+            timestamp_ns: r.timestamp_ns,
+            body: r.body.as_bytes().to_vec(),
+            attributes: r.attributes.iter().cloned().collect(),
+            source: index as u32,
+        });
+    }
+    (wit::LogBatch { sources: wit_sources, records }, sources)
+}
+
+impl Processor for WasmLogProcessor {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn process(&mut self, batch: Vec<LogRecord>) -> Result<Vec<LogRecord>, ProcessorError> {
+        self.shared.process(batch)
+    }
+}
+
+/// Load-time checks of a log processor: `describe`, then `check-config` of
+/// its config section, on a throwaway instance.
+pub fn check(plugin: &LoadedLogProcessor, limits: LogProcessorLimits, config_json: &str) -> Result<PluginInfo, String> {
+    let sandbox = limits.sandbox(&plugin.paths);
+    let mut instance = plugin.instantiate(&sandbox).map_err(|f| f.to_string())?;
+    let info = instance.describe().result.map_err(|f| format!("describe failed: {f}"))?;
+    instance.check_config(config_json).result.map_err(|f| format!("rejected its config section: {}", f.message))?;
+    Ok(info)
+}
+
+/// `describe` on a throwaway, locked-down instance (`wasmon plugin inspect`).
+pub fn describe(plugin: &LoadedLogProcessor) -> Result<PluginInfo, String> {
+    let sandbox = Sandbox::locked_down(&plugin.paths, Duration::from_secs(10));
+    let mut instance = plugin.instantiate(&sandbox).map_err(|f| f.to_string())?;
+    instance.describe().result.map_err(|f| format!("describe failed: {f}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(source: &LogSource, body: &str) -> LogRecord {
+        LogRecord { timestamp_ns: 1, body: body.into(), attributes: Attributes::new(), source: source.clone() }
+    }
+
+    #[test]
+    fn each_file_crosses_once_per_batch() {
+        let attrs = |pod: &str| Arc::new(Attributes::from(vec![("k8s.pod.name".to_string(), pod.to_string())]));
+        let a = LogSource { path: "/a".into(), stream: Stream::Stdout, attributes: attrs("a") };
+        let b = LogSource { path: "/b".into(), stream: Stream::Stderr, attributes: attrs("b") };
+        // Same path, refreshed attributes (new pod labels): a source of its own.
+        let a2 = LogSource { attributes: attrs("a2"), ..a.clone() };
+        let batch = vec![record(&a, "1"), record(&b, "2"), record(&a, "3"), record(&a2, "4"), record(&b, "5")];
+        let (wit_batch, sources) = to_wit(&batch);
+        assert_eq!(wit_batch.sources.len(), 3);
+        assert_eq!(sources.len(), 3);
+        let indexes: Vec<u32> = wit_batch.records.iter().map(|r| r.source).collect();
+        assert_eq!(indexes, [0, 1, 0, 2, 1]);
+        assert_eq!(wit_batch.sources[1].stream, wit::LogStream::Stderr);
+        assert_eq!(wit_batch.sources[2].attributes, vec![("k8s.pod.name".to_string(), "a2".to_string())]);
+        assert_eq!(wit_batch.records[3].body, b"4");
+        assert!(Arc::ptr_eq(&sources[2].attributes, &a2.attributes));
+    }
+}
