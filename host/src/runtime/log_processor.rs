@@ -10,8 +10,8 @@
 //! attributes) is sent once per batch as a `log-source`, records refer to it
 //! by index, and bodies travel as bytes.
 
-use super::call::{CallFailure, CallOutcome, CallReport, Deadline, FailureReason, PluginState};
-use super::stdio::CappedOutput;
+use super::call::{CallFailure, CallOutcome, FailureReason, PluginState};
+use super::long_lived::LongLived;
 use super::{EpochGate, Runtime, RuntimeError, Sandbox};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,7 +19,6 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wasmon_logs::{Attributes, LogRecord, LogSource, Processor, ProcessorError, Stream};
-use wasmtime::{Store, UpdateDeadline};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -36,7 +35,7 @@ mod bindings {
 pub use bindings::wasmon::plugin::logs as wit;
 use bindings::{LogProcessor as LogProcessorExports, LogProcessorPre};
 
-use super::model::{MetricFamily, PluginError, PluginInfo};
+use super::model::{MetricFamily, PluginInfo};
 
 /// A compiled log-processor component, ready to instantiate.
 #[derive(Clone)]
@@ -76,150 +75,56 @@ impl Runtime {
     }
 }
 
-/// The limits of the call running now, read by the epoch callback.
-#[derive(Debug, Clone, Copy)]
-struct CallClock {
-    started: Instant,
-    cpu_start: Duration,
-    wall: Duration,
-    cpu: Duration,
-}
-
 /// One live instance of a log processor.
 pub struct LogProcessorInstance {
-    plugin: LoadedLogProcessor,
-    store: Store<PluginState>,
-    exports: LogProcessorExports,
-    clock: Arc<Mutex<CallClock>>,
-    stdout: CappedOutput,
-    stderr: CappedOutput,
-    poisoned: bool,
+    inner: LongLived<LogProcessorExports>,
 }
 
 impl LoadedLogProcessor {
     /// A new instance with `sandbox`'s memory, time and log limits (no
     /// files, no network: a log processor sees only what it is sent).
     pub fn instantiate(&self, sandbox: &Sandbox) -> Result<LogProcessorInstance, CallFailure> {
-        let stdout = CappedOutput::new(sandbox.stdio_bytes);
-        let stderr = CappedOutput::new(sandbox.stdio_bytes);
-        let state =
-            PluginState::long_lived(sandbox, self.name.clone(), self.paths.clone(), stdout.clone(), stderr.clone());
-        let mut store = Store::new(self.pre.engine(), state);
-        store.limiter(|s| s.limiter_mut());
-        // A batch (and what comes back) can be megabytes: allow up to the
-        // instance's own memory cap (wasmtime's default is 128 MiB).
-        store.set_hostcall_fuel(usize::try_from(sandbox.memory_bytes).unwrap_or(usize::MAX));
-        let clock = Arc::new(Mutex::new(CallClock {
-            started: Instant::now(),
-            cpu_start: super::call::thread_cpu_time(),
-            wall: sandbox.wall_timeout,
-            cpu: sandbox.cpu_limit,
-        }));
-        let callback_clock = clock.clone();
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            let c = *callback_clock.lock().unwrap_or_else(|p| p.into_inner());
-            if c.started.elapsed() > c.wall {
-                return Err(wasmtime::Error::new(Deadline::Wall(c.wall)));
-            }
-            if super::call::thread_cpu_time().saturating_sub(c.cpu_start) > c.cpu {
-                return Err(wasmtime::Error::new(Deadline::Cpu(c.cpu)));
-            }
-            Ok(UpdateDeadline::Continue(1))
-        });
-        let _ticking = self.epoch.enter();
         let pre = self.pre.clone();
-        let exports = super::call::block_on(async { pre.instantiate_async(&mut store).await })
-            .map_err(|message| CallFailure { reason: FailureReason::Instantiate, message })?
-            .map_err(|e| CallFailure { reason: FailureReason::Instantiate, message: format!("{e:#}") })?;
-        Ok(LogProcessorInstance { plugin: self.clone(), store, exports, clock, stdout, stderr, poisoned: false })
+        let inner = LongLived::new(
+            self.pre.engine(),
+            self.name.clone(),
+            self.paths.clone(),
+            self.epoch.clone(),
+            sandbox,
+            async |store| pre.instantiate_async(store).await,
+        )?;
+        Ok(LogProcessorInstance { inner })
     }
 }
 
 impl LogProcessorInstance {
     pub fn name(&self) -> &str {
-        &self.plugin.name
+        self.inner.name()
     }
 
     /// True once a call trapped or ran out of a limit.
     pub fn is_poisoned(&self) -> bool {
-        self.poisoned
+        self.inner.is_poisoned()
     }
 
     pub fn describe(&mut self) -> CallOutcome<PluginInfo> {
-        self.call("describe", async |e, s| e.call_describe(s).await.map(Ok))
+        self.inner.call("describe", async |e, s| e.call_describe(s).await.map(Ok))
     }
 
     pub fn check_config(&mut self, config: &str) -> CallOutcome<()> {
-        self.call("check-config", async |e, s| e.call_check_config(s, config).await)
+        self.inner.call("check-config", async |e, s| e.call_check_config(s, config).await)
     }
 
     pub fn init(&mut self, config: &str) -> CallOutcome<()> {
-        self.call("init", async |e, s| e.call_init(s, config).await)
+        self.inner.call("init", async |e, s| e.call_init(s, config).await)
     }
 
     pub fn process(&mut self, batch: &wit::LogBatch) -> CallOutcome<Vec<wit::LogRecord>> {
-        self.call("process", async |e, s| e.call_process(s, batch).await)
+        self.inner.call("process", async |e, s| e.call_process(s, batch).await)
     }
 
     pub fn metrics(&mut self) -> CallOutcome<Vec<MetricFamily>> {
-        self.call("metrics", async |e, s| e.call_metrics(s).await.map(Ok))
-    }
-
-    /// Run one export under fresh per-call limits.
-    fn call<R>(
-        &mut self,
-        what: &str,
-        f: impl AsyncFnOnce(&LogProcessorExports, &mut Store<PluginState>) -> wasmtime::Result<Result<R, PluginError>>,
-    ) -> CallOutcome<R> {
-        let mut report = CallReport::default();
-        if self.poisoned {
-            let failure = CallFailure {
-                reason: FailureReason::Trap,
-                message: "the instance trapped earlier and must be replaced".into(),
-            };
-            return CallOutcome { result: Err(failure), report };
-        }
-        let _ticking = self.plugin.epoch.enter();
-        let started = Instant::now();
-        let cpu_start = super::call::thread_cpu_time();
-        let wall = {
-            let mut clock = self.clock.lock().unwrap_or_else(|p| p.into_inner());
-            clock.started = started;
-            clock.cpu_start = cpu_start;
-            clock.wall
-        };
-        self.store.data_mut().begin_call();
-        self.store.set_epoch_deadline(1);
-        let exports = &self.exports;
-        let store = &mut self.store;
-        let run = async { tokio::time::timeout(wall + super::call::HOST_WAIT_GRACE, f(exports, store)).await };
-        let result = match super::call::block_on(run) {
-            Ok(Ok(Ok(Ok(value)))) => Ok(value),
-            Ok(Ok(Ok(Err(e)))) => Err(CallFailure {
-                reason: FailureReason::PluginError,
-                message: format!("{}: {}", super::host_impl::error_kind_label(&e.kind), e.message),
-            }),
-            Ok(Ok(Err(trap))) => Err(super::call::classify(&trap)),
-            Ok(Err(_elapsed)) => Err(CallFailure {
-                reason: FailureReason::Timeout,
-                message: format!("wall-clock timeout of {wall:?} reached"),
-            }),
-            Err(message) => Err(CallFailure { reason: FailureReason::Instantiate, message }),
-        };
-        if result.as_ref().is_err_and(|f| f.reason.is_trap()) {
-            self.poisoned = true;
-        }
-        report.duration = started.elapsed();
-        report.cpu_time = super::call::thread_cpu_time().saturating_sub(cpu_start);
-        report.memory_high_water = self.store.data().memory_high_water();
-        report.log_lines_dropped = self.store.data().log_lines_dropped();
-        for (stream, out) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
-            let captured = out.take();
-            let (dropped, _) = super::call::emit_stdio(&self.plugin.name, what, stream, &captured.bytes, 100);
-            report.log_lines_dropped += dropped;
-        }
-        CallOutcome { result, report }
+        self.inner.call("metrics", async |e, s| e.call_metrics(s).await.map(Ok))
     }
 }
 

@@ -9,6 +9,7 @@ mod host_impl;
 pub mod kube_state;
 mod limits;
 pub mod log_processor;
+mod long_lived;
 pub(crate) mod network;
 mod stdio;
 mod system;
