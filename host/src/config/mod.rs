@@ -469,6 +469,17 @@ impl Config {
                 }],
             }
         })?;
+        let mut config = config;
+        // As Prometheus: an unset global timeout is the default capped at the
+        // global interval, so `global: {scrape_interval: 1s}` alone is valid.
+        let timeout_set = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text)
+            .ok()
+            .and_then(|v| v.get("global").map(|g| g.get("scrape_timeout").is_some()))
+            .unwrap_or(false);
+        if !timeout_set {
+            config.global.scrape_timeout =
+                PromDuration(config.global.scrape_timeout.0.min(config.global.scrape_interval.0));
+        }
         let problems = config.validate(text, name);
         if problems.is_empty() { Ok(config) } else { Err(ConfigError { problems }) }
     }
@@ -582,6 +593,14 @@ mod tests {
         assert_eq!(p.line, Some(3), "{p}");
         assert!(p.message.contains("unknown field `bogus_key`"), "{p}");
         assert!(p.to_string().starts_with("c.yaml:3:"), "{p}");
+    }
+
+    #[test]
+    fn default_global_timeout_is_capped_at_a_short_global_interval_as_in_prometheus() {
+        let config = Config::parse("global: {scrape_interval: 2s}\n", "c.yaml").expect("valid");
+        assert_eq!(config.global.scrape_timeout.0, Duration::from_secs(2));
+        let err = Config::parse("global: {scrape_interval: 2s, scrape_timeout: 3s}\n", "c.yaml").unwrap_err();
+        assert!(err.to_string().contains("global.scrape_timeout is longer"), "{err}");
     }
 
     #[test]
