@@ -26,4 +26,3 @@ pub mod targets;
 pub mod targets_cmd;
 pub mod telemetry;
 pub mod tsdb_cmd;
-pub mod watch;

@@ -9,7 +9,10 @@
 //! `wasmon_config_last_reload_successful` and shown on the page). Then
 //! unchanged jobs keep running untouched, changed ones are replaced with
 //! their targets' series continued, removed ones stop (their series go
-//! stale), and the rules switch with alert state kept.
+//! stale), and the rules switch with alert state kept. (One exception to
+//! all or nothing: a logs section that checked but whose pipeline then does
+//! not start; the old pipeline is restarted, the rest applies, and the
+//! reload says so.)
 
 use crate::agent::{self, MissingPlugin};
 use crate::config::Config;
@@ -148,14 +151,11 @@ impl Running {
                 if result.is_ok() {
                     watch = running.watch(tx.clone());
                 }
-                if let Some(reply) = reply {
-                    let _ = reply.send(result);
-                }
-                // Requests that queued during this reload are answered by it.
-                while let Ok(extra) = rx.try_recv() {
-                    if let Some(reply) = extra {
-                        let _ = reply.send(Ok("reloaded".into()));
-                    }
+                // Requests that queued during this reload saw the files it
+                // read: they get its outcome.
+                let queued = std::iter::from_fn(|| rx.try_recv().ok());
+                for reply in std::iter::once(reply).chain(queued).flatten() {
+                    let _ = reply.send(result.clone());
                 }
             }
             drop(watch);
@@ -260,7 +260,8 @@ impl Running {
             None => None,
         };
 
-        // Everything checked: apply.
+        // Everything checked: apply. remote_write first: its queues are the
+        // one step that can still fail, and then nothing else has changed.
         let remote_write_changed = format!("{:?}", config.remote_write) != format!("{:?}", self.config.remote_write);
         if let (Some(db), true) = (&self.store, remote_write_changed) {
             // Old queues first: each persists its WAL position on drop, and
@@ -281,8 +282,11 @@ impl Running {
             notes.extend(prepared.notes.iter().cloned());
             alerting.apply_config(&config, prepared);
         }
-        if logs_changed {
-            self.restart_logs(&config).await?;
+        if logs_changed && let Err(e) = self.restart_logs(&config).await {
+            // Checked above, so this is rare (e.g. the checkpoint file busy);
+            // the rest of the config applies and the next reload retries.
+            notes.push(e);
+            config.logs = self.config.logs.clone();
         }
         let report = self.scheduler.apply(jobs).await;
         *self.jobs.write().unwrap_or_else(|p| p.into_inner()) = self.scheduler.jobs();

@@ -168,19 +168,6 @@ impl Alerting {
         })))
     }
 
-    /// Re-read the rule files (of the config in force); a broken file keeps
-    /// the running rules and returns the problem. Blocks briefly.
-    pub fn reload(&self) -> Result<(), String> {
-        let config = self.config.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let result = load_rules(&config, self.config_dir.as_deref()).map(|groups| {
-            let count = groups.len();
-            self.manager.update(groups);
-            count
-        });
-        self.count_reload(&result);
-        result.map(|_| ())
-    }
-
     /// Check everything of `config` that `apply_config` would apply,
     /// without applying it: the rule files, the Alertmanager section.
     /// Returns the rules, and notes on what needs a restart.
