@@ -334,6 +334,8 @@ async fn retries_until_a_down_receiver_comes_back() {
     hook.status.store(200, std::sync::atomic::Ordering::SeqCst);
     wait_for(30, "delivery", || hook.count() == 1).await;
     assert_eq!(alert_names(&hook.all()[0].1), ["Disk/a"]);
+    // The hook has the request; the notifier counts the delivery once the answer is back.
+    wait_for(10, "the delivery counted", || n.stats().notifications_sent >= 1).await;
     let s = n.stats();
     assert_eq!(s.notifications_sent, 1);
     assert!(s.notifications_failed >= failed && failed >= 3, "{s:?}");
