@@ -360,6 +360,15 @@ mod tests {
                     let metrics = samples
                         .into_iter()
                         .filter(|(labels, _)| seen.insert(format!("{labels:?}")))
+                        // The validator drops these before anything is encoded.
+                        .filter(|(labels, _)| {
+                            let reserved = match kind {
+                                MetricKind::Histogram => "le",
+                                MetricKind::Summary => "quantile",
+                                _ => return true,
+                            };
+                            labels.iter().all(|l| l.name != reserved)
+                        })
                         .map(|(labels, v)| {
                             let value = match kind {
                                 MetricKind::Counter => MetricValue::Counter(v.abs()),
@@ -391,7 +400,7 @@ mod tests {
             #[test]
             fn encoded_families_parse_back(families in proptest::collection::vec(family_strategy(), 1..5)) {
                 let mut names = std::collections::HashSet::new();
-                let families: Vec<_> = families.into_iter().filter(|f| names.insert(f.name.clone())).collect();
+                let families: Vec<_> = families.into_iter().filter(|f| !f.metrics.is_empty() && names.insert(f.name.clone())).collect();
                 for format in [Format::Text004, Format::OpenMetrics] {
                     let mut out = String::new();
                     for f in &families {

@@ -75,6 +75,14 @@ pub fn validate(families: Vec<MetricFamily>) -> (Vec<MetricFamily>, Rejections) 
                     rejections.add(Rejection::InvalidLabelName, 1, || format!("{name}{{{:?}}}", label.name));
                     return false;
                 }
+                // `le` and `quantile` are written by the encoder itself; a second one
+                // would make a sample no parser accepts (client_golang refuses them too).
+                if let Some(what) = reserved_by_kind(kind, &label.name) {
+                    rejections.add(Rejection::InvalidLabelName, 1, || {
+                        format!("{name}{{{}}}: reserved for {what}", label.name)
+                    });
+                    return false;
+                }
                 // A series has a handful of labels: comparing with the earlier ones is
                 // cheaper than a set per series.
                 if metric.labels[..i].iter().any(|earlier| earlier.name == label.name) {
@@ -169,6 +177,15 @@ impl Hasher for PassThrough {
     }
     fn write_u64(&mut self, n: u64) {
         self.0 = n;
+    }
+}
+
+/// A label name the family's kind writes itself.
+fn reserved_by_kind(kind: MetricKind, label: &str) -> Option<&'static str> {
+    match (kind, label) {
+        (MetricKind::Histogram, "le") => Some("histogram buckets"),
+        (MetricKind::Summary, "quantile") => Some("summary quantiles"),
+        _ => None,
     }
 }
 
@@ -272,6 +289,31 @@ mod tests {
         assert_eq!(count(Rejection::DuplicateFamily), 1);
         assert_eq!(count(Rejection::InvalidValue), 1);
         assert_eq!(count(Rejection::InvalidHistogram), 1);
+    }
+
+    #[test]
+    fn histograms_and_summaries_cannot_bring_their_own_le_or_quantile() {
+        let histogram = MetricValue::Histogram(HistogramValue { buckets: vec![], sum: 0.0, count: 0 });
+        let summary =
+            MetricValue::Summary(crate::runtime::model::SummaryValue { quantiles: vec![], sum: 0.0, count: 0 });
+        let input = vec![
+            family(
+                "h",
+                MetricKind::Histogram,
+                vec![metric(&[("le", "")], histogram.clone()), metric(&[("quantile", "1")], histogram)],
+            ),
+            family(
+                "s",
+                MetricKind::Summary,
+                vec![metric(&[("quantile", "")], summary.clone()), metric(&[("le", "1")], summary)],
+            ),
+            family("g", MetricKind::Gauge, vec![metric(&[("le", "1"), ("quantile", "1")], MetricValue::Gauge(1.0))]),
+        ];
+        let (kept, rejected) = validate(input);
+        let kept: Vec<_> = kept.iter().map(|f| (f.name.as_str(), f.metrics.len())).collect();
+        assert_eq!(kept, [("h", 1), ("s", 1), ("g", 1)]);
+        assert_eq!(rejected.counts.get(&Rejection::InvalidLabelName), Some(&2));
+        assert_eq!(rejected.examples[&Rejection::InvalidLabelName], "h{le}: reserved for histogram buckets");
     }
 
     #[test]
