@@ -1024,25 +1024,21 @@ impl TargetLoop {
                     &[("plugin", &plugin), ("result", "success")],
                     1.0,
                 );
+                self.publish(Ok(()), families, scrape_time, duration);
+                // Counted once the scrape's samples are visible, so a reader that
+                // waits for the count finds them.
                 self.telemetry.inc(
                     "wasmon_target_scrapes_total",
                     HELP_TARGET_SCRAPES,
                     &[("job", &job_name), ("instance", &instance), ("result", "success")],
                     1.0,
                 );
-                self.publish(Ok(()), families, scrape_time, duration);
             }
             Err(failure) => {
                 self.telemetry.inc(
                     "wasmon_plugin_scrapes_total",
                     HELP_SCRAPES,
                     &[("plugin", &plugin), ("result", "failure")],
-                    1.0,
-                );
-                self.telemetry.inc(
-                    "wasmon_target_scrapes_total",
-                    HELP_TARGET_SCRAPES,
-                    &[("job", &job_name), ("instance", &instance), ("result", "failure")],
                     1.0,
                 );
                 self.telemetry.inc(
@@ -1073,6 +1069,12 @@ impl TargetLoop {
                 let message = failure.to_string();
                 self.last_failure = Some(failure);
                 self.publish(Err(message), Vec::new(), scrape_time, duration);
+                self.telemetry.inc(
+                    "wasmon_target_scrapes_total",
+                    HELP_TARGET_SCRAPES,
+                    &[("job", &job_name), ("instance", &instance), ("result", "failure")],
+                    1.0,
+                );
             }
         }
     }
