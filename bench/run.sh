@@ -11,4 +11,4 @@ cargo build --locked --release -p wasmon -p wasmon-test-servers
 python3 bench/node.py "$@"
 python3 bench/storage.py
 python3 bench/rules.py
-target/release/bench-services
+"${CARGO_TARGET_DIR:-target}"/release/bench-services

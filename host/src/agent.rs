@@ -218,14 +218,10 @@ fn kube_state_collector(
     crate::kube_state::KubeStateJob::check_config(&plugin, &sandbox, &config_json)
         .map_err(|e| format!("plugin {plugin_name} rejected its config section: {e}"))?;
     let api = job.kubernetes.clone().unwrap_or_else(|| unreachable!("checked by the caller"));
-    Ok(Collector::KubeState(Arc::new(crate::kube_state::KubeStateJob::new(
-        &job.job_name,
-        plugin,
-        sandbox,
-        config_json,
-        api,
-        telemetry.clone(),
-    ))))
+    Ok(Collector::KubeState(Arc::new(
+        crate::kube_state::KubeStateJob::new(&job.job_name, plugin, sandbox, config_json, api, telemetry.clone())
+            .with_output_limit(job.body_size_limit.0),
+    )))
 }
 
 /// The name a kube-state job's agent campaigns and reports under.

@@ -8,7 +8,7 @@
 //! (after a fresh re-list) when the lease moves to them.
 
 use crate::config::KubernetesApiConfig;
-use crate::runtime::kube_state::{Change, KubeStateInstance, LoadedKubeState, ObjectEvent, Resource};
+use crate::runtime::kube_state::{Change, CollectedText, KubeStateInstance, LoadedKubeState, ObjectEvent, Resource};
 use crate::runtime::model::MetricFamily;
 use crate::runtime::{CallFailure, CallOutcome, FailureReason, Sandbox};
 use crate::telemetry::Telemetry;
@@ -32,6 +32,9 @@ pub struct KubeStateJob {
     /// Why there is no instance, for the scrape's error.
     status: Arc<Mutex<String>>,
     telemetry: Arc<Telemetry>,
+    /// Most bytes of text one `collect` may write (the job's
+    /// `body_size_limit`, or the instance's memory limit).
+    output_limit: usize,
 }
 
 impl std::fmt::Debug for KubeStateJob {
@@ -66,6 +69,7 @@ impl KubeStateJob {
         api: KubernetesApiConfig,
         telemetry: Arc<Telemetry>,
     ) -> Self {
+        let sandbox_memory = sandbox.memory_bytes;
         Self {
             job: job.into(),
             plugin,
@@ -75,7 +79,17 @@ impl KubeStateJob {
             instance: Arc::default(),
             status: Arc::new(Mutex::new("starting".into())),
             telemetry,
+            output_limit: usize::try_from(sandbox_memory).unwrap_or(usize::MAX),
         }
+    }
+
+    /// Cap one `collect`'s text at `bytes` (0: the instance's memory limit),
+    /// as `body_size_limit` caps a scraped body.
+    pub fn with_output_limit(mut self, bytes: u64) -> Self {
+        if bytes > 0 {
+            self.output_limit = self.output_limit.min(usize::try_from(bytes).unwrap_or(usize::MAX));
+        }
+        self
     }
 
     pub fn plugin_name(&self) -> &str {
@@ -92,10 +106,17 @@ impl KubeStateJob {
     /// Answer a scrape from the instance's state. Standing by (not the
     /// leader, or restarting) is a successful scrape with no series.
     pub fn collect(&self) -> CallOutcome<Vec<MetricFamily>> {
+        let CallOutcome { result, report } = self.collect_text();
+        CallOutcome { result: result.and_then(|text| text.families()), report }
+    }
+
+    /// [`collect`](Self::collect) as the plugin wrote it, before it is read
+    /// into families.
+    pub fn collect_text(&self) -> CallOutcome<CollectedText> {
         let mut guard = self.instance.lock().unwrap_or_else(|p| p.into_inner());
         match guard.as_mut() {
             Some(instance) => {
-                let outcome = instance.collect();
+                let outcome = instance.collect_text(self.output_limit);
                 if instance.is_poisoned() {
                     *guard = None;
                 }
@@ -105,7 +126,7 @@ impl KubeStateJob {
                 let status = self.status.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 let report = Default::default();
                 if status.starts_with("standby") {
-                    CallOutcome { result: Ok(Vec::new()), report }
+                    CallOutcome { result: Ok(CollectedText::default()), report }
                 } else {
                     CallOutcome {
                         result: Err(CallFailure { reason: FailureReason::PluginError, message: status }),

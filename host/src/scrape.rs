@@ -141,7 +141,7 @@ fn content_format(content_type: Option<&HeaderValue>) -> Format {
 
 /// The SDK's families (what its text parser returns) as the host's: the
 /// same WIT types, generated twice.
-fn from_sdk(f: wasmon_sdk::MetricFamily) -> MetricFamily {
+pub(crate) fn from_sdk(f: wasmon_sdk::MetricFamily) -> MetricFamily {
     use wasmon_sdk::{MetricKind as K, MetricValue as V};
     let kind = match f.kind {
         K::Counter => MetricKind::Counter,

@@ -140,6 +140,41 @@ fn reports(agent: &Agent) -> bool {
     metrics_text(agent).contains("\nkube_pod_info{")
 }
 
+/// Output over `body_size_limit` fails that scrape with the reason; it is
+/// not a trap, so the instance (and its state) stays.
+#[test]
+fn output_over_body_size_limit_fails_the_scrape_alone() {
+    let rt = runtime();
+    let api = rt.block_on(FakeApiServer::start()).unwrap();
+    load_fixtures(&api);
+    let agent = Agent::start(&job(&api, "    body_size_limit: 2KiB\n"));
+    let failures = || {
+        common::value(
+            &agent.metrics(),
+            "wasmon_scrape_failures_total",
+            &[("job", "kube-state"), ("reason", "body_size_limit")],
+        )
+    };
+    eventually(Duration::from_secs(60), || failures().filter(|n| *n >= 1.0))
+        .unwrap_or_else(|| panic!("no body_size_limit failure:\n{}", agent.log_text()));
+    let metrics = agent.metrics();
+    assert_eq!(common::value(&metrics, "up", &[("job", "kube-state")]), Some(0.0));
+    assert!(pod_phase(&metrics_text(&agent), "nginx").is_none(), "no kube-state series from a refused collect");
+    let log = agent.log_text();
+    assert!(log.contains("collect wrote more than 2048 bytes of text"), "{log}");
+    let traps: Vec<f64> = metrics
+        .iter()
+        .filter(|f| f.name == "wasmon_plugin_traps_total")
+        .flat_map(|f| f.metrics.iter())
+        .filter_map(|m| match m.value {
+            wasmon_sdk::MetricValue::Counter(v) | wasmon_sdk::MetricValue::Gauge(v) => Some(v),
+            _ => None,
+        })
+        .collect();
+    assert!(!traps.is_empty() && traps.iter().all(|&v| v == 0.0), "not a trap: {traps:?}\n{log}");
+    assert!(!log.contains("restarting the plugin instance"), "{log}");
+}
+
 #[test]
 fn leader_election_keeps_one_reporter_and_fails_over() {
     let rt = runtime();

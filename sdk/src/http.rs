@@ -85,14 +85,58 @@ pub fn get(url: &str) -> Result<Response, HttpError> {
 /// order given. Inside wasm the host runs them concurrently, so a scrape that needs three
 /// endpoints waits for the slowest, not for the sum. (Natively they run one after another.)
 pub fn send_all(requests: Vec<Request>) -> Vec<Result<Response, HttpError>> {
+    start_all(requests).wait()
+}
+
+/// Send several requests and come back at once, to do other work (such as a
+/// [`passthrough`](crate::passthrough) scrape) while the host runs them; [`Pending::wait`]
+/// then reads the responses, in the order given. (Natively they are sent in `wait`.)
+///
+/// ```no_run
+/// use wasmon_sdk::{Target, http};
+///
+/// let target = Target::named("127.0.0.1:2379");
+/// let pending = http::start_all(vec![http::Request::get(&http::target_url(&target, "/health"))]);
+/// // ... something else that waits on the network ...
+/// let responses = pending.wait();
+/// ```
+pub fn start_all(requests: Vec<Request>) -> Pending {
     #[cfg(target_arch = "wasm32")]
     {
-        let started: Vec<_> = requests.iter().map(|r| r.prepare().and_then(|url| component::start(r, &url))).collect();
-        requests.iter().zip(started).map(|(r, future)| future.and_then(|f| component::finish(r, &f))).collect()
+        let started = requests.iter().map(|r| r.prepare().and_then(|url| component::start(r, &url))).collect();
+        Pending { requests, started }
     }
     #[cfg(not(target_arch = "wasm32"))]
     {
-        requests.into_iter().map(Request::send).collect()
+        Pending { requests }
+    }
+}
+
+/// Requests [`start_all`] sent, whose responses are not read yet.
+pub struct Pending {
+    requests: Vec<Request>,
+    #[cfg(target_arch = "wasm32")]
+    started: Vec<Result<wasi::http::types::FutureIncomingResponse, HttpError>>,
+}
+
+impl Pending {
+    /// Wait for every response and read it; results come back in the order given.
+    pub fn wait(self) -> Vec<Result<Response, HttpError>> {
+        #[cfg(target_arch = "wasm32")]
+        {
+            let Pending { requests, started } = self;
+            requests.iter().zip(started).map(|(r, future)| future.and_then(|f| component::finish(r, &f))).collect()
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            self.requests.into_iter().map(Request::send).collect()
+        }
+    }
+}
+
+impl fmt::Debug for Pending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pending").field("requests", &self.requests.len()).finish()
     }
 }
 
@@ -334,6 +378,11 @@ impl HttpError {
     /// the same names for the same failures.
     pub fn code(&self) -> Option<&str> {
         self.code.as_deref()
+    }
+
+    /// An error about `GET url`, for the SDK's own modules.
+    pub(crate) fn get_failed(url: &str, kind: HttpErrorKind, code: Option<&str>, detail: String) -> Self {
+        HttpError { method: Method::Get, url: url.into(), kind, code: code.map(String::from), detail }
     }
 
     /// An error of the plugin's own about a request to `url` (kind [`HttpErrorKind::Other`]).

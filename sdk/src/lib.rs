@@ -37,6 +37,7 @@ pub mod fs;
 pub mod http;
 pub mod log;
 pub mod metrics;
+pub mod passthrough;
 pub mod secrets;
 pub mod system;
 pub mod text;

@@ -135,6 +135,79 @@ pub fn parse_with(text: &str, format: Format) -> Result<Vec<MetricFamily>, Parse
     parse_lines(text, &lines, format)
 }
 
+/// The `# TYPE` word of `kind` in `format`.
+fn type_word(kind: MetricKind, format: Format) -> &'static str {
+    match (kind, format) {
+        (MetricKind::Counter, _) => "counter",
+        (MetricKind::Gauge, _) => "gauge",
+        (MetricKind::Histogram, _) => "histogram",
+        (MetricKind::Summary, _) => "summary",
+        (MetricKind::Info, Format::OpenMetrics) => "info",
+        (MetricKind::Stateset, Format::OpenMetrics) => "stateset",
+        (MetricKind::Info | MetricKind::Stateset, Format::Prometheus) => "gauge",
+        (MetricKind::Unknown, Format::OpenMetrics) => "unknown",
+        (MetricKind::Unknown, Format::Prometheus) => "untyped",
+    }
+}
+
+/// Why fragmented text (see [`parse_fragments`]) could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FragmentError {
+    /// Index of the fragment, from 0.
+    pub fragment: usize,
+    /// What is wrong, with the line and column inside the fragment where it has them.
+    pub message: String,
+}
+
+impl fmt::Display for FragmentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "fragment {}: {}", self.fragment + 1, self.message)
+    }
+}
+
+impl std::error::Error for FragmentError {}
+
+/// Parse Prometheus text (0.0.4) written in fragments, each complete text on its
+/// own, where one family may continue in a later fragment: what a kube-state
+/// plugin's `collect` writes (`wit/kube.wit`, `exposition`). Families are merged
+/// by name in order of first appearance; a family that changes its type between
+/// fragments is an error. The first non-empty HELP wins.
+pub fn parse_fragments<S: AsRef<str>>(fragments: &[S]) -> Result<Vec<MetricFamily>, FragmentError> {
+    let mut families: Vec<MetricFamily> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for (fragment, text) in fragments.iter().enumerate() {
+        let parsed = parse_with(text.as_ref(), Format::Prometheus)
+            .map_err(|e| FragmentError { fragment, message: e.to_string() })?;
+        for family in parsed {
+            match index.get(&family.name) {
+                None => {
+                    index.insert(family.name.clone(), families.len());
+                    families.push(family);
+                }
+                Some(&at) => {
+                    let merged = &mut families[at];
+                    if merged.kind != family.kind {
+                        return Err(FragmentError {
+                            fragment,
+                            message: format!(
+                                "family `{}` is a {} here but was a {} in an earlier fragment",
+                                family.name,
+                                type_word(family.kind, Format::Prometheus),
+                                type_word(merged.kind, Format::Prometheus)
+                            ),
+                        });
+                    }
+                    if merged.help.is_empty() {
+                        merged.help = family.help;
+                    }
+                    merged.metrics.extend(family.metrics);
+                }
+            }
+        }
+    }
+    Ok(families)
+}
+
 /// Parse `text`, already split into `lines` (without line endings).
 fn parse_lines(text: &str, lines: &[&str], format: Format) -> Result<Vec<MetricFamily>, ParseError> {
     let mut parser = Parser { format, families: Vec::new(), seen: HashMap::new() };
@@ -1317,18 +1390,7 @@ fn encode_family(out: &mut String, family: &MetricFamily, format: Format) {
         }
         out.push('\n');
     }
-    let type_word = match (family.kind, format) {
-        (MetricKind::Counter, _) => "counter",
-        (MetricKind::Gauge, _) => "gauge",
-        (MetricKind::Histogram, _) => "histogram",
-        (MetricKind::Summary, _) => "summary",
-        (MetricKind::Info, Format::OpenMetrics) => "info",
-        (MetricKind::Stateset, Format::OpenMetrics) => "stateset",
-        (MetricKind::Info | MetricKind::Stateset, Format::Prometheus) => "gauge",
-        (MetricKind::Unknown, Format::OpenMetrics) => "unknown",
-        (MetricKind::Unknown, Format::Prometheus) => "untyped",
-    };
-    let _ = writeln!(out, "# TYPE {key} {type_word}");
+    let _ = writeln!(out, "# TYPE {key} {}", type_word(family.kind, format));
     if !family.unit.is_empty() {
         let _ = writeln!(out, "# UNIT {key} {}", family.unit);
     }
@@ -2161,6 +2223,31 @@ build_info{version=\"1.0\"} 1
         expected[3].kind = MetricKind::Info;
         let open = families_with(&encode(&families, Format::OpenMetrics), Format::OpenMetrics);
         assert_eq!(nan_free(open), nan_free(expected));
+    }
+
+    #[test]
+    fn fragments_merge_families_by_name_in_first_appearance_order() {
+        let fragments = [
+            "# HELP a_total A.\n# TYPE a_total counter\na_total{x=\"1\"} 1\n# TYPE b gauge\nb 2\n",
+            "# TYPE a_total counter\na_total{x=\"2\"} 3\n# HELP c C.\n# TYPE c gauge\n",
+        ];
+        let families = parse_fragments(&fragments).expect("valid fragments");
+        let names: Vec<(&str, &str, usize)> =
+            families.iter().map(|f| (f.name.as_str(), f.help.as_str(), f.metrics.len())).collect();
+        assert_eq!(names, [("a_total", "A.", 2), ("b", "", 1), ("c", "C.", 0)]);
+        assert_eq!(families[0].metrics[1].labels, vec![Label { name: "x".into(), value: "2".into() }]);
+        // The same text in one piece reads the same.
+        let whole = parse("# HELP a_total A.\n# TYPE a_total counter\na_total{x=\"1\"} 1\na_total{x=\"2\"} 3\n# TYPE b gauge\nb 2\n# HELP c C.\n# TYPE c gauge\n").unwrap();
+        assert_eq!(families, whole);
+    }
+
+    #[test]
+    fn fragment_errors_name_the_fragment_and_line() {
+        let err = parse_fragments(&["# TYPE a gauge\na 1\n", "# TYPE b gauge\nb{ 1\n"]).unwrap_err();
+        assert_eq!(err.fragment, 1);
+        assert!(err.to_string().starts_with("fragment 2: line 2, column"), "{err}");
+        let err = parse_fragments(&["# TYPE a gauge\na 1\n", "# TYPE a counter\na 1\n"]).unwrap_err();
+        assert_eq!(err.to_string(), "fragment 2: family `a` is a counter here but was a gauge in an earlier fragment");
     }
 
     fn families_with(text: &str, format: Format) -> Vec<MetricFamily> {

@@ -137,7 +137,12 @@ pub struct PluginState {
     /// Secret values given to the plugin in this call, masked in its output.
     pub(super) revealed_secrets: Vec<String>,
     http_ctx: WasiHttpCtx,
-    http_hooks: CallHttpHooks,
+    pub(super) http_hooks: CallHttpHooks,
+    /// Families the host fetched and parsed for the plugin (`passthrough.scrape`),
+    /// put before what `collect` returns.
+    pub(super) passthrough: Vec<MetricFamily>,
+    /// What a kube-state `collect` writes through `exposition.write`.
+    pub(super) exposition: super::kube_state::ExpositionBuffer,
 }
 
 impl WasiHttpView for PluginState {
@@ -176,6 +181,8 @@ impl PluginState {
                 read_ahead: 0,
             },
             limiter: MemoryLimiter::new(sandbox.memory_bytes),
+            exposition: Default::default(),
+            passthrough: Vec::new(),
             sandbox: sandbox.clone(),
             plugin,
             target: String::new(),
@@ -229,7 +236,13 @@ impl LoadedPlugin {
     /// Collect from one target.
     pub fn collect(&self, sandbox: &Sandbox, target: &Target, config: &str) -> CallOutcome<Vec<MetricFamily>> {
         let (outcome, masker) = self.call(sandbox, &target.address, true, async |exporter, store| {
-            exporter.call_collect(store, target, config).await
+            let returned = exporter.call_collect(&mut *store, target, config).await?;
+            // What the host passed through comes first, as the plugin asked for it.
+            Ok(returned.map(|families| {
+                let mut all = std::mem::take(&mut store.data_mut().passthrough);
+                all.extend(families);
+                all
+            }))
         });
         flatten_plugin_result(outcome, &masker)
     }
@@ -290,6 +303,8 @@ impl LoadedPlugin {
                 read_ahead: network::MAX_READ_AHEAD.min(usize::try_from(sandbox.memory_bytes).unwrap_or(usize::MAX)),
             },
             limiter: MemoryLimiter::new(sandbox.memory_bytes),
+            exposition: Default::default(),
+            passthrough: Vec::new(),
             sandbox: sandbox.clone(),
             plugin: self.name.clone(),
             target: target.to_string(),

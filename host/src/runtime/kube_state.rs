@@ -4,7 +4,7 @@
 //! and the instance's memory is capped; a call that traps poisons the
 //! instance, and the owner starts a new one (and re-lists).
 
-use super::call::{CallFailure, CallOutcome, PluginState};
+use super::call::{CallFailure, CallOutcome, FailureReason, PluginState};
 use super::long_lived::LongLived;
 use super::{EpochGate, Runtime, RuntimeError, Sandbox};
 use std::path::Path;
@@ -25,6 +25,58 @@ mod bindings {
 
 pub use bindings::wasmon::plugin::kube::{Change, ObjectEvent, Resource};
 use bindings::{KubeState, KubeStatePre};
+
+/// Provide `exposition` to every component the runtime links (only
+/// kube-state components import it).
+pub(super) fn add_to_linker(linker: &mut wasmtime::component::Linker<PluginState>) -> wasmtime::Result<()> {
+    bindings::wasmon::plugin::exposition::add_to_linker::<_, wasmtime::component::HasSelf<_>>(linker, |s| s)
+}
+
+/// The text one `collect` wrote, fragment by fragment, up to a byte limit.
+#[derive(Debug, Default)]
+pub struct ExpositionBuffer {
+    fragments: Vec<String>,
+    bytes: usize,
+    limit: usize,
+    refused: bool,
+}
+
+impl ExpositionBuffer {
+    fn start(&mut self, limit: usize) {
+        *self = Self { limit, ..Self::default() };
+    }
+}
+
+impl bindings::wasmon::plugin::exposition::Host for PluginState {
+    fn write(&mut self, text: String) -> bool {
+        let buffer = &mut self.exposition;
+        if buffer.refused || buffer.bytes + text.len() > buffer.limit {
+            buffer.refused = true;
+            return false;
+        }
+        buffer.bytes += text.len();
+        buffer.fragments.push(text);
+        true
+    }
+}
+
+/// What a `collect` wrote: Prometheus text in fragments (`wit/kube.wit`).
+#[derive(Debug, Default)]
+pub struct CollectedText {
+    pub fragments: Vec<String>,
+    pub bytes: usize,
+}
+
+impl CollectedText {
+    /// The fragments read into families, merged by name.
+    pub fn families(&self) -> Result<Vec<MetricFamily>, CallFailure> {
+        let families = wasmon_sdk::text::parse_fragments(&self.fragments).map_err(|e| CallFailure {
+            reason: FailureReason::ParseError,
+            message: format!("collect wrote text that does not parse: {e}"),
+        })?;
+        Ok(families.into_iter().map(crate::scrape::from_sdk).collect())
+    }
+}
 
 use super::model::{MetricFamily, PluginInfo};
 
@@ -107,8 +159,35 @@ impl KubeStateInstance {
         self.inner.call("apply", async |e, s| e.call_apply(s, events).await)
     }
 
-    pub fn collect(&mut self) -> CallOutcome<Vec<MetricFamily>> {
-        self.inner.call("collect", async |e, s| e.call_collect(s).await)
+    /// `collect`, read into families; at most `limit` bytes of text.
+    pub fn collect(&mut self, limit: usize) -> CallOutcome<Vec<MetricFamily>> {
+        let CallOutcome { result, report } = self.collect_text(limit);
+        CallOutcome { result: result.and_then(|text| text.families()), report }
+    }
+
+    /// `collect` as the plugin wrote it. More than `limit` bytes fails the
+    /// collect (`body_size_limit`); the instance stays usable.
+    pub fn collect_text(&mut self, limit: usize) -> CallOutcome<CollectedText> {
+        let CallOutcome { result, report } = self.inner.call("collect", async |e, s| {
+            s.data_mut().exposition.start(limit);
+            let result = e.call_collect(&mut *s).await;
+            let buffer = std::mem::take(&mut s.data_mut().exposition);
+            result.map(|r| r.map(|()| buffer))
+        });
+        let result = result.and_then(|buffer| {
+            if buffer.refused {
+                return Err(CallFailure {
+                    reason: FailureReason::BodySizeLimit,
+                    message: format!(
+                        "collect wrote more than {} bytes of text (body_size_limit, or limits.memory \
+                         when that is unset); raise it or watch fewer objects",
+                        buffer.limit
+                    ),
+                });
+            }
+            Ok(CollectedText { fragments: buffer.fragments, bytes: buffer.bytes })
+        });
+        CallOutcome { result, report }
     }
 }
 

@@ -11,6 +11,7 @@ mod limits;
 pub mod log_processor;
 mod long_lived;
 pub(crate) mod network;
+mod passthrough;
 mod stdio;
 mod system;
 
@@ -71,6 +72,7 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(RuntimeError::Engine)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(RuntimeError::Engine)?;
         Exporter::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state).map_err(RuntimeError::Engine)?;
+        kube_state::add_to_linker(&mut linker).map_err(RuntimeError::Engine)?;
         let cache = ComponentCache::open(cache_dir, &engine)
             .map_err(|source| RuntimeError::Cache { path: cache_dir.to_path_buf(), source })?;
         let epoch_ticker = EpochTicker::start(&engine);
@@ -157,6 +159,12 @@ fn new_engine() -> Result<Engine, RuntimeError> {
 fn engine_config(pooling: bool) -> Config {
     let mut config = Config::new();
     config.epoch_interruption(true).max_wasm_stack(MAX_WASM_STACK).memory_init_cow(true).wasm_component_model(true);
+    // For profiling plugins: `perf record` then shows guest functions by name
+    // (wasmtime writes /tmp/perf-PID.map). Off by default: it costs a file write
+    // per loaded component.
+    if std::env::var_os("WASMON_WASM_PERFMAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     if pooling {
         let mut pool = PoolingAllocationConfig::default();
         // Sized for an agent: tens of plugins with a few concurrent calls each.

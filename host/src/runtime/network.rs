@@ -304,7 +304,10 @@ impl CallHttpHooks {
 
     /// Check the request against the target and rewrite it the way the job
     /// says it goes out.
-    fn prepare(&self, mut request: Request<WasiBody>) -> Result<(Arc<HttpEgress>, Request<WasiBody>), HttpError> {
+    pub(crate) fn prepare(
+        &self,
+        mut request: Request<WasiBody>,
+    ) -> Result<(Arc<HttpEgress>, Request<WasiBody>), HttpError> {
         let Some(egress) = self.egress.clone() else {
             return Err(self.deny(format!(
                 "{} {}: this job does not grant the http capability",
@@ -377,31 +380,45 @@ impl wasmtime_wasi_http::WasiHttpHooks for CallHttpHooks {
             > + Send,
     > {
         let prepared = self.prepare(request);
-        let remaining = self.deadline.saturating_duration_since(Instant::now());
         let plugin = self.plugin.clone();
         let target = self.target.to_string();
         let (deadline, limit) = (self.deadline, self.read_ahead);
         Box::new(async move {
             let (egress, request) = prepared?;
-            let uri = request.uri().clone();
-            let response = match tokio::time::timeout(remaining, egress.client.request(request)).await {
-                Err(_) => {
-                    tracing::warn!(plugin = &*plugin, target, "HTTP {uri}: no response before the scrape timeout");
-                    return Err(HttpError::ConnectionTimeout);
-                }
-                Ok(Err(e)) => {
-                    let (code, reason) = classify_client_error(&e);
-                    tracing::warn!(plugin = &*plugin, target, "HTTP {uri}: {reason}");
-                    return Err(code);
-                }
-                Ok(Ok(response)) => response,
-            };
+            let response = send(&egress, request, deadline, &plugin, &target).await.map_err(|(code, _)| code)?;
             let (parts, body) = response.into_parts();
             let body = read_ahead(body, deadline, limit).await;
             let response = Response::from_parts(parts, body.boxed_unsync());
             let io_done: Box<dyn Future<Output = Result<(), HttpError>> + Send> = Box::new(async { Ok(()) });
             Ok((response, io_done))
         })
+    }
+}
+
+/// Send a request [`CallHttpHooks::prepare`]d, waiting for the response head
+/// until `deadline`. A failure is logged with its full reason (TLS alerts,
+/// certificate problems, refused connects) and returned with it.
+pub(crate) async fn send(
+    egress: &HttpEgress,
+    request: Request<WasiBody>,
+    deadline: Instant,
+    plugin: &str,
+    target: &str,
+) -> Result<Response<Incoming>, (HttpError, String)> {
+    let uri = request.uri().clone();
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    match tokio::time::timeout(remaining, egress.client.request(request)).await {
+        Err(_) => {
+            let reason = "no response before the scrape timeout".to_string();
+            tracing::warn!(plugin, target, "HTTP {uri}: {reason}");
+            Err((HttpError::ConnectionTimeout, reason))
+        }
+        Ok(Err(e)) => {
+            let (code, reason) = classify_client_error(&e);
+            tracing::warn!(plugin, target, "HTTP {uri}: {reason}");
+            Err((code, reason))
+        }
+        Ok(Ok(response)) => Ok(response),
     }
 }
 

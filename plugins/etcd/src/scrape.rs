@@ -1,5 +1,5 @@
-//! One scrape: etcd's `/metrics`, then `/health` and the maintenance status, each optional
-//! beyond the first. What failed is logged, and shows in the values, not as a failed scrape:
+//! One scrape: etcd's `/metrics` (passed through the host, see [`wasmon_sdk::passthrough`]),
+//! then `/health` and the maintenance status, each optional beyond the first. What failed is logged, and shows in the values, not as a failed scrape:
 //! `etcd_endpoint_up 0` when `/metrics` cannot be read, `etcd_endpoint_health 0` and no status
 //! families when only those fail.
 
@@ -7,24 +7,27 @@ use crate::config::EtcdConfig;
 use crate::metrics;
 use crate::status::{Status, parse_health, parse_status};
 use wasmon_sdk::http::{self, HttpError, HttpErrorKind, Request};
-use wasmon_sdk::{MetricFamily, PluginError, Target, text};
+use wasmon_sdk::passthrough::{self, PassedThrough};
+use wasmon_sdk::{MetricFamily, PluginError, Target};
 
 /// What the three requests gave.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Readings {
-    /// etcd's families, or why they could not be read.
-    pub metrics: Result<Vec<MetricFamily>, String>,
+    /// etcd's families (inside wasm only their names: the host holds them), or why they
+    /// could not be read.
+    pub metrics: Result<PassedThrough, String>,
     /// `/health`: healthy or why not; `None` when not asked for.
     pub health: Option<Result<bool, String>>,
     /// The maintenance status or why it is missing; `None` when not asked for.
     pub status: Option<Result<Status, String>>,
 }
 
-/// Read everything the config asks for from `target`. The requests go out together (the
-/// host runs them concurrently), so the scrape waits for the slowest, not for the sum.
+/// Read everything the config asks for from `target`. `/health` and the status go out
+/// first and the host runs them while it fetches and parses `/metrics`, so the scrape waits
+/// for the slowest, not for the sum.
 pub fn read(target: &Target, config: &EtcdConfig) -> Result<Readings, PluginError> {
     let metrics_url = http::target_url(target, &config.metrics_path);
-    let mut requests = vec![Request::get(&metrics_url)];
+    let mut requests = Vec::new();
     if config.health {
         requests.push(Request::get(&http::target_url(target, "/health")));
     }
@@ -35,9 +38,10 @@ pub fn read(target: &Target, config: &EtcdConfig) -> Result<Readings, PluginErro
                 .body("{}"),
         );
     }
-    let mut responses = http::send_all(requests).into_iter();
+    let pending = http::start_all(requests);
+    let metrics = read_metrics(passthrough::scrape(target, &config.metrics_path))?;
+    let mut responses = pending.wait().into_iter();
     let mut next = || responses.next().unwrap_or_else(|| Err(HttpError::other(&metrics_url, "no response")));
-    let metrics = read_metrics(&metrics_url, next())?;
     let health = config.health.then(|| read_health(next()));
     let status = config.status.then(|| read_status(next()));
     if metrics.is_err() {
@@ -49,8 +53,8 @@ pub fn read(target: &Target, config: &EtcdConfig) -> Result<Readings, PluginErro
 
 /// The families to return for `readings`, logging each failure once.
 pub fn assemble(readings: Readings) -> Vec<MetricFamily> {
-    let mut families = match readings.metrics {
-        Ok(families) => families,
+    let passed = match readings.metrics {
+        Ok(passed) => passed,
         Err(reason) => {
             wasmon_sdk::log::warn(&format!("etcd_endpoint_up 0: {reason}"));
             return vec![metrics::up(false)];
@@ -71,7 +75,8 @@ pub fn assemble(readings: Readings) -> Vec<MetricFamily> {
         None => {}
     }
     // Should a future etcd export one of these names itself, its own family wins.
-    extra.retain(|family| !families.iter().any(|f| f.name == family.name));
+    extra.retain(|family| !passed.contains(&family.name));
+    let mut families = passed.into_families();
     families.extend(extra);
     families
 }
@@ -81,19 +86,11 @@ fn plugin_failure(e: &HttpError) -> Option<PluginError> {
     matches!(e.kind(), HttpErrorKind::Denied | HttpErrorKind::InvalidRequest).then(|| e.to_plugin_error())
 }
 
-fn read_metrics(
-    url: &str,
-    response: Result<http::Response, HttpError>,
-) -> Result<Result<Vec<MetricFamily>, String>, PluginError> {
-    let response = match response.and_then(http::Response::error_for_status) {
-        Ok(response) => response,
-        Err(e) => return plugin_failure(&e).map_or_else(|| Ok(Err(e.to_string())), Err),
-    };
-    let parsed = response
-        .text()
-        .map_err(|e| e.to_string())
-        .and_then(|body| text::parse(body).map_err(|e| format!("GET {url}: not Prometheus text: {e}")));
-    Ok(parsed)
+fn read_metrics(passed: Result<PassedThrough, HttpError>) -> Result<Result<PassedThrough, String>, PluginError> {
+    match passed {
+        Ok(passed) => Ok(Ok(passed)),
+        Err(e) => plugin_failure(&e).map_or_else(|| Ok(Err(e.to_string())), Err),
+    }
 }
 
 fn read_health(response: Result<http::Response, HttpError>) -> Result<bool, String> {

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use wasmon_etcd::scrape::{Readings, assemble};
 use wasmon_etcd::status::{parse_health, parse_status};
+use wasmon_sdk::passthrough::PassedThrough;
 use wasmon_sdk::text::{self, Format};
 use wasmon_sdk::{MetricFamily, MetricKind, MetricValue};
 
@@ -22,7 +23,7 @@ fn etcd_families() -> Vec<MetricFamily> {
 
 fn collected() -> Vec<MetricFamily> {
     assemble(Readings {
-        metrics: Ok(etcd_families()),
+        metrics: Ok(PassedThrough::from_families(etcd_families())),
         health: Some(parse_health(&fixture("health.json")).map_err(|e| e.to_string())),
         status: Some(parse_status(&fixture("status.json")).map_err(|e| e.to_string())),
     })
@@ -122,7 +123,7 @@ fn failures_degrade_to_values() {
     assert_eq!(gauge(&down, "etcd_endpoint_up"), 0.0);
 
     let partial = assemble(Readings {
-        metrics: Ok(etcd_families()),
+        metrics: Ok(PassedThrough::from_families(etcd_families())),
         health: Some(Err("timed out".into())),
         status: Some(Err("HTTP status 503".into())),
     });
@@ -131,6 +132,7 @@ fn failures_degrade_to_values() {
     assert!(!partial.iter().any(|f| f.name == "etcd_endpoint_is_leader"));
     assert_eq!(partial.len(), etcd_families().len() + 2);
 
-    let disabled = assemble(Readings { metrics: Ok(etcd_families()), health: None, status: None });
+    let disabled =
+        assemble(Readings { metrics: Ok(PassedThrough::from_families(etcd_families())), health: None, status: None });
     assert_eq!(disabled.len(), etcd_families().len() + 1);
 }

@@ -4,7 +4,8 @@
 use crate::config::Allowlist;
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
-use wasmon_sdk::{Label, Metric, MetricFamily, MetricKind, MetricValue};
+use wasmon_sdk::MetricKind;
+use wasmon_sdk_kube::Exposition;
 
 /// A compact string: half the size of a `String` when it never grows.
 pub type Str = Box<str>;
@@ -35,135 +36,148 @@ macro_rules! families {
 }
 pub(crate) use families;
 
-/// Collects one kind's samples, family by family.
-pub struct Sink {
+/// Renders one kind's samples as Prometheus text (0.0.4), one buffer per
+/// family, and writes them to the host in fragments of about
+/// `fragment_bytes`, so the plugin holds one fragment's worth at a time
+/// (kube-state-metrics writes text straight from its stores too).
+pub struct Sink<'o> {
     specs: &'static [Spec],
-    metrics: Vec<Vec<Metric>>,
-    /// Exposition text per family instead of `metrics`, when rendering text.
-    text: Option<Vec<String>>,
-    counts: Vec<usize>,
+    /// Each family's lines since the last fragment.
+    text: Vec<String>,
+    buffered: usize,
+    fragment_bytes: usize,
+    /// Whether a fragment went out yet: the first one carries every family's
+    /// header, empty ones too (KSM writes them whenever the kind has an
+    /// object), which also fixes the order families are merged in.
+    started: bool,
+    out: &'o mut Exposition,
+    /// The current object's identifying labels (`base`), rendered once
+    /// (`namespace="…",pod="…",uid="…"`) and copied into each of its ~60
+    /// series, keyed by the addresses of what they were rendered from. The
+    /// values borrow from the object's state, which does not change during a
+    /// collect, and the key is cleared between objects, so equal addresses
+    /// mean equal text.
+    base_key: Vec<(usize, usize, usize)>,
+    base_text: String,
 }
 
-impl Sink {
-    /// A sink expecting about `sizes[i]` samples in family `i` (the last
-    /// collect's counts), so that large families are not regrown.
-    pub fn new(specs: &'static [Spec], sizes: &[usize]) -> Self {
-        let metrics = (0..specs.len()).map(|i| Vec::with_capacity(sizes.get(i).map_or(0, |n| n + n / 16))).collect();
-        Self { specs, metrics, text: None, counts: vec![0; specs.len()] }
-    }
-
-    /// A sink that renders Prometheus text (0.0.4) directly, one buffer per
-    /// family, without building label strings.
-    pub fn text(specs: &'static [Spec], sizes: &[usize]) -> Self {
-        let text = (0..specs.len()).map(|i| String::with_capacity(sizes.get(i).map_or(0, |n| n * 160))).collect();
+impl<'o> Sink<'o> {
+    /// A sink for `specs` writing to `out` in fragments of about `fragment_bytes`.
+    pub fn new(specs: &'static [Spec], fragment_bytes: usize, out: &'o mut Exposition) -> Self {
         Self {
             specs,
-            metrics: specs.iter().map(|_| Vec::new()).collect(),
-            text: Some(text),
-            counts: vec![0; specs.len()],
+            text: vec![String::new(); specs.len()],
+            buffered: 0,
+            fragment_bytes,
+            started: false,
+            out,
+            base_key: Vec::new(),
+            base_text: String::new(),
         }
     }
 
-    /// Samples per family so far.
-    pub fn sizes(&self) -> Vec<usize> {
-        self.counts.clone()
+    /// Call after each object: sends a fragment once enough is buffered.
+    /// False once the host takes no more.
+    pub fn object_done(&mut self) -> bool {
+        self.base_key.clear();
+        if self.buffered >= self.fragment_bytes {
+            self.flush();
+        }
+        !self.out.is_full()
     }
 
-    fn write_text(&mut self, family: usize, labels: &mut dyn Iterator<Item = (&str, &str)>, value: f64) -> bool {
-        let Some(text) = self.text.as_mut() else { return false };
-        let out = &mut text[family];
-        out.push_str(self.specs[family].name);
-        let mut first = true;
-        for (name, v) in labels {
-            out.push(if first { '{' } else { ',' });
-            first = false;
-            out.push_str(name);
-            out.push_str("=\"");
-            if v.contains(['\\', '"', '\n']) {
-                for c in v.chars() {
-                    match c {
-                        '\\' => out.push_str("\\\\"),
-                        '"' => out.push_str("\\\""),
-                        '\n' => out.push_str("\\n"),
-                        c => out.push(c),
-                    }
+    /// Send what is buffered: each family with samples (every family the
+    /// first time) as one fragment, its HELP and TYPE lines first.
+    pub fn flush(&mut self) {
+        for (spec, text) in self.specs.iter().zip(&mut self.text) {
+            if text.is_empty() {
+                if self.started {
+                    continue;
                 }
-            } else {
-                out.push_str(v);
+                push_header(text, spec);
             }
-            out.push('"');
-        }
-        if !first {
-            out.push('}');
-        }
-        out.push(' ');
-        if value.is_nan() {
-            out.push_str("NaN");
-        } else if value.is_infinite() {
-            out.push_str(if value > 0.0 { "+Inf" } else { "-Inf" });
-        } else if value.fract() == 0.0 && value.abs() < 1e15 {
-            // Most KSM values are small integers, timestamps or counts.
-            let mut n = value.abs() as u64;
-            if value < 0.0 {
-                out.push('-');
+            if !self.out.text(text) {
+                break;
             }
-            let mut digits = [0u8; 20];
-            let mut i = digits.len();
-            loop {
-                i -= 1;
-                digits[i] = b'0' + (n % 10) as u8;
-                n /= 10;
-                if n == 0 {
-                    break;
-                }
-            }
-            out.push_str(std::str::from_utf8(&digits[i..]).unwrap_or("0"));
-        } else {
-            use std::fmt::Write;
-            let _ = write!(out, "{value}");
+            text.clear();
         }
-        out.push('\n');
-        true
+        self.buffered = 0;
+        self.started = true;
     }
 
-    /// Write the families rendered by a [`text`](Self::text) sink, each
-    /// with its HELP and TYPE lines.
-    pub fn finish_text(self, out: &mut String) {
-        for (spec, text) in self.specs.iter().zip(self.text.unwrap_or_default()) {
-            out.push_str("# HELP ");
-            out.push_str(spec.name);
-            out.push(' ');
-            out.push_str(spec.help);
-            out.push_str("\n# TYPE ");
-            out.push_str(spec.name);
-            out.push_str(if spec.kind == MetricKind::Counter { " counter\n" } else { " gauge\n" });
-            out.push_str(&text);
-        }
+    /// Send the rest. False if the host refused any of it.
+    pub fn finish(mut self) -> bool {
+        self.flush();
+        !self.out.is_full()
     }
 
     /// Add a sample to family `family`: the object's identifying labels
     /// `base`, then `extra`.
     #[inline]
     pub fn push(&mut self, family: usize, base: &[(&'static str, &str)], extra: &[(&'static str, &str)], value: f64) {
-        self.counts[family] += 1;
-        if self.write_text(family, &mut base.iter().chain(extra).map(|&(n, v)| (n, v)), value) {
-            return;
-        }
-        let mut labels = Vec::with_capacity(base.len() + extra.len());
-        for &(name, value) in base.iter().chain(extra) {
-            labels.push(Label { name: name.into(), value: value.into() });
-        }
-        self.push_labels(family, labels, value);
+        self.write(family, base, extra.iter().map(|&(n, v)| (n, v)), value);
     }
 
-    /// Add a sample whose labels are already built.
+    /// Render `base` into `base_text` unless it is what is there already.
     #[inline]
-    pub fn push_labels(&mut self, family: usize, labels: Vec<Label>, value: f64) {
-        let value = match self.specs[family].kind {
-            MetricKind::Counter => MetricValue::Counter(value),
-            _ => MetricValue::Gauge(value),
-        };
-        self.metrics[family].push(Metric { labels, value, timestamp_ms: None });
+    fn render_base(&mut self, base: &[(&'static str, &str)]) {
+        let same = base.len() == self.base_key.len()
+            && base
+                .iter()
+                .zip(&self.base_key)
+                .all(|((n, v), &k)| k == (n.as_ptr() as usize, v.as_ptr() as usize, v.len()));
+        if same && !base.is_empty() {
+            return;
+        }
+        self.base_key.clear();
+        self.base_text.clear();
+        for (i, &(name, value)) in base.iter().enumerate() {
+            self.base_key.push((name.as_ptr() as usize, value.as_ptr() as usize, value.len()));
+            if i > 0 {
+                self.base_text.push(',');
+            }
+            self.base_text.push_str(name);
+            self.base_text.push_str("=\"");
+            push_escaped(&mut self.base_text, value);
+            self.base_text.push('"');
+        }
+    }
+
+    fn write<'a>(
+        &mut self,
+        family: usize,
+        base: &[(&'static str, &str)],
+        extra: impl Iterator<Item = (&'a str, &'a str)>,
+        value: f64,
+    ) {
+        self.render_base(base);
+        let out = &mut self.text[family];
+        if out.is_empty() {
+            // Each fragment of a family starts with its header.
+            push_header(out, &self.specs[family]);
+        }
+        let before = out.len();
+        out.push_str(self.specs[family].name);
+        let mut first = self.base_text.is_empty();
+        if !first {
+            out.push('{');
+            out.push_str(&self.base_text);
+        }
+        for (name, v) in extra {
+            out.push(if first { '{' } else { ',' });
+            first = false;
+            out.push_str(name);
+            out.push_str("=\"");
+            push_escaped(out, v);
+            out.push('"');
+        }
+        if !first {
+            out.push('}');
+        }
+        out.push(' ');
+        push_value(out, value);
+        out.push('\n');
+        self.buffered += out.len() - before;
     }
 
     /// A `*_labels` / `*_annotations` sample: `base` plus the allowlisted
@@ -171,19 +185,7 @@ impl Sink {
     /// the allowlist does not name the kind (`None`), as in KSM ≥ 2.10.
     pub fn push_pairs(&mut self, family: usize, base: &[(&'static str, &str)], pairs: &Option<Pairs>) {
         let Some(pairs) = pairs else { return };
-        self.counts[family] += 1;
-        let mut all = base.iter().map(|&(n, v)| (n, v)).chain(pairs.iter().map(|(n, v)| (&**n, &**v)));
-        if self.write_text(family, &mut all, 1.0) {
-            return;
-        }
-        let mut labels = Vec::with_capacity(base.len() + pairs.len());
-        for &(name, value) in base {
-            labels.push(Label { name: name.into(), value: value.into() });
-        }
-        for (name, value) in pairs.iter() {
-            labels.push(Label { name: name.as_ref().into(), value: value.as_ref().into() });
-        }
-        self.push_labels(family, labels, 1.0);
+        self.write(family, base, pairs.iter().map(|(n, v)| (&**n, &**v)), 1.0);
     }
 
     /// The three `condition`/`status` samples KSM writes for one condition
@@ -197,26 +199,122 @@ impl Sink {
         status: &str,
     ) {
         for (value, on) in [("true", status == "True"), ("false", status == "False"), ("unknown", is_unknown(status))] {
-            let mut labels: Vec<(&'static str, &str)> = Vec::with_capacity(extra.len() + 1);
-            labels.extend_from_slice(extra);
-            labels.push((label, value));
-            self.push(family, base, &labels, bool_value(on));
+            let labels = extra.iter().map(|&(n, v)| (n, v)).chain([(label, value)]);
+            self.write(family, base, labels, bool_value(on));
         }
     }
+}
 
-    /// Every family, in table order; empty ones too (KSM writes their
-    /// headers whenever the kind has an object).
-    pub fn finish(self, out: &mut Vec<MetricFamily>) {
-        for (spec, metrics) in self.specs.iter().zip(self.metrics) {
-            out.push(MetricFamily {
-                name: spec.name.into(),
-                help: spec.help.into(),
-                unit: String::new(),
-                kind: spec.kind,
-                metrics,
-            });
+fn push_header(out: &mut String, spec: &Spec) {
+    out.push_str("# HELP ");
+    out.push_str(spec.name);
+    out.push(' ');
+    out.push_str(spec.help);
+    out.push_str("\n# TYPE ");
+    out.push_str(spec.name);
+    out.push_str(if spec.kind == MetricKind::Counter { " counter\n" } else { " gauge\n" });
+}
+
+/// Whether `v` has a byte the text format escapes in label values (`\\`,
+/// `"`, newline). Eight bytes at a time: this scan runs for every label of
+/// every series, and almost never finds anything.
+#[inline]
+fn needs_escaping(v: &str) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // Non-zero where a byte of `word` equals `byte` (the classic "has zero byte" test).
+    let has = |word: u64, byte: u8| {
+        let x = word ^ (ONES * u64::from(byte));
+        x.wrapping_sub(ONES) & !x & HIGHS
+    };
+    let bytes = v.as_bytes();
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        if has(word, b'\\') | has(word, b'"') | has(word, b'\n') != 0 {
+            return true;
         }
     }
+    chunks.remainder().iter().any(|b| matches!(b, b'\\' | b'"' | b'\n'))
+}
+
+/// A label value with `\\`, `"` and newlines escaped as the text format wants.
+#[inline]
+fn push_escaped(out: &mut String, v: &str) {
+    if !needs_escaping(v) {
+        out.push_str(v);
+        return;
+    }
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// A sample value as Go's client writes it. Most KSM values are 0 and 1,
+/// counts, or Unix timestamps: those skip float formatting.
+#[inline]
+fn push_value(out: &mut String, value: f64) {
+    if value == 0.0 {
+        out.push('0');
+    } else if value == 1.0 {
+        out.push('1');
+    } else if value.is_nan() {
+        out.push_str("NaN");
+    } else if value.is_infinite() {
+        out.push_str(if value > 0.0 { "+Inf" } else { "-Inf" });
+    } else if value.fract() == 0.0 && value.abs() < 1e15 {
+        if value < 0.0 {
+            out.push('-');
+        }
+        push_integer(out, value.abs() as u64);
+    } else {
+        use std::fmt::Write;
+        // Shortest text that reads back as the same float.
+        let _ = write!(out, "{value}");
+    }
+}
+
+/// Decimal digits of `n`, two at a time. Timestamps fit in 32 bits until
+/// 2106, and 32-bit division is the cheaper one in wasm, which has no
+/// 64-bit multiply-high to turn a division by 100 into a multiplication.
+fn push_integer(out: &mut String, n: u64) {
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut wide = n;
+    while wide > u64::from(u32::MAX) {
+        let pair = (wide % 100) as usize * 2;
+        wide /= 100;
+        i -= 2;
+        digits[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    let mut n = wide as u32;
+    while n >= 100 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        i -= 2;
+        digits[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if n >= 10 {
+        let pair = n as usize * 2;
+        i -= 2;
+        digits[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    } else {
+        i -= 1;
+        digits[i] = b'0' + n as u8;
+    }
+    out.push_str(std::str::from_utf8(&digits[i..]).unwrap_or("0"));
 }
 
 fn is_unknown(status: &str) -> bool {
@@ -545,6 +643,69 @@ pub fn owner_labels(owner: Option<&Owner>) -> [(&'static str, &str); 3] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integers_and_values_are_written_as_go_writes_them() {
+        for n in [
+            0u64,
+            1,
+            9,
+            10,
+            11,
+            99,
+            100,
+            101,
+            999,
+            1000,
+            4_294_967_295,
+            4_294_967_296,
+            1_764_590_400,
+            999_999_999_999_999,
+        ] {
+            let mut out = String::new();
+            push_integer(&mut out, n);
+            assert_eq!(out, n.to_string());
+        }
+        for (value, text) in [
+            (0.0, "0"),
+            (-0.0, "0"),
+            (1.0, "1"),
+            (-3.0, "-3"),
+            (0.25, "0.25"),
+            (1e300, &1e300.to_string()),
+            (f64::NAN, "NaN"),
+            (f64::NEG_INFINITY, "-Inf"),
+        ] {
+            let mut out = String::new();
+            push_value(&mut out, value);
+            assert_eq!(out, text, "{value}");
+            let back: f64 = if text == "-Inf" { f64::NEG_INFINITY } else { out.parse().unwrap_or(f64::NAN) };
+            assert!(back == value || (back.is_nan() && value.is_nan()), "{value} -> {out}");
+        }
+    }
+
+    #[test]
+    fn the_word_at_a_time_scan_finds_every_escaped_byte_anywhere() {
+        let plain = "abcdefghijklmnopqrstuvwxyz-._/:0123456789ü";
+        for len in 0..plain.len() {
+            let Some(prefix) = plain.get(..len) else { continue };
+            assert!(!needs_escaping(prefix), "{prefix:?}");
+            for special in ['\\', '"', '\n'] {
+                for at in 0..=prefix.len() {
+                    if !prefix.is_char_boundary(at) {
+                        continue;
+                    }
+                    let v = format!("{}{special}{}", &prefix[..at], &prefix[at..]);
+                    assert!(needs_escaping(&v), "{v:?}");
+                }
+            }
+        }
+        // Bytes next to the escaped ones (0x5b, 0x5d, 0x21, 0x23, 0x09, 0x0b) are not.
+        assert!(!needs_escaping("[]!#\t\u{b}[]!#\t\u{b}"));
+        let mut out = String::new();
+        push_escaped(&mut out, "a\\b\"c\nd");
+        assert_eq!(out, "a\\\\b\\\"c\\nd");
+    }
 
     #[test]
     fn quantities() {

@@ -11,8 +11,8 @@ pub mod kinds;
 
 use config::{KubeStateConfig, Resolved};
 use kinds::{Kind, KindStore};
-use wasmon_sdk::{Family, MetricFamily, PluginError, PluginInfo};
-use wasmon_sdk_kube::{Change, KubeState, ObjectEvent, Resource};
+use wasmon_sdk::{Family, PluginError, PluginInfo};
+use wasmon_sdk_kube::{Change, Exposition, KubeState, ObjectEvent, Resource};
 
 const DESCRIPTION: &str = "kube-state-metrics 2.x families (kube_pod_*, kube_node_*, kube_deployment_*, ...) \
 from Kubernetes objects that the host lists and watches. Needs list/watch RBAC on every kind it watches.";
@@ -36,13 +36,19 @@ pub struct KubeStatePlugin {
     stores: Vec<KindStore>,
     /// Objects that could not be read, per store, since start.
     errors: Vec<u64>,
+    fragment_bytes: usize,
 }
+
+/// About how much text `collect` renders before handing it to the host: big
+/// enough that host calls are few, small enough that the plugin's memory
+/// does not grow with the cluster's output.
+pub const FRAGMENT_BYTES: usize = 1 << 20;
 
 impl KubeStatePlugin {
     /// A plugin for a checked config.
     pub fn new(config: &Resolved) -> Self {
         let stores: Vec<KindStore> = config.kinds.iter().map(|k| k.new_store(config)).collect();
-        Self { errors: vec![0; stores.len()], stores }
+        Self { errors: vec![0; stores.len()], stores, fragment_bytes: FRAGMENT_BYTES }
     }
 
     /// What `init` returns: the kinds to watch, indexed as events name them.
@@ -55,16 +61,11 @@ impl KubeStatePlugin {
         self.stores.iter().position(|s| s.kind == kind).map(|i| i as u32)
     }
 
-    /// The kube-state-metrics families as Prometheus text (0.0.4), rendered
-    /// straight from the state: the same series as `collect` without the
-    /// plugin's own `wasmon_*` families, at a fraction of the allocations
-    /// (for a text-returning `collect`, see the README's "Scale").
-    pub fn collect_text(&mut self) -> String {
-        let mut out = String::new();
-        for store in &mut self.stores {
-            store.collect_text(&mut out);
-        }
-        out
+    /// Fragments of about `bytes` (the default is [`FRAGMENT_BYTES`]); tests
+    /// use tiny ones to check that fragmenting changes nothing.
+    pub fn with_fragment_bytes(mut self, bytes: usize) -> Self {
+        self.fragment_bytes = bytes.max(1);
+        self
     }
 
     /// Objects held, per kind.
@@ -139,10 +140,14 @@ impl KubeState for KubeStatePlugin {
         Ok(())
     }
 
-    fn collect(&mut self) -> Result<Vec<MetricFamily>, PluginError> {
-        let mut out = Vec::new();
-        for store in &mut self.stores {
-            store.collect(&mut out);
+    /// kube-state-metrics' families rendered straight from the state as
+    /// text, then the plugin's own `wasmon_kube_state_*` families.
+    fn collect(&mut self, out: &mut Exposition) -> Result<(), PluginError> {
+        for store in &self.stores {
+            if !store.collect(out, self.fragment_bytes) {
+                // The host refused more; it fails this collect with the reason.
+                return Ok(());
+            }
         }
         let mut objects =
             Family::gauge("wasmon_kube_state_objects", "Objects held by the kube-state plugin, per kind.");
@@ -154,9 +159,8 @@ impl KubeState for KubeStatePlugin {
             objects.sample(&[("resource", store.kind.plural())], store.len() as f64);
             errors.sample(&[("resource", store.kind.plural())], *count as f64);
         }
-        out.push(objects.build());
-        out.push(errors.build());
-        Ok(out)
+        out.families(&[objects.build(), errors.build()]);
+        Ok(())
     }
 }
 

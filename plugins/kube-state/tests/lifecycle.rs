@@ -60,7 +60,7 @@ fn a_modified_pod_moves_phase_and_a_deleted_one_disappears() {
 
     plugin.apply(vec![event(&plugin, Kind::Pod, true, &pod)]).unwrap();
     assert!(ksm_families(&mut plugin).is_empty(), "no pod series after the delete");
-    let all = plugin.collect().unwrap();
+    let all = plugin.collect_families().unwrap();
     assert_eq!(value(&all, "wasmon_kube_state_objects", &[("resource", "pods")]), Some(0.0));
 }
 
@@ -102,7 +102,7 @@ fn a_bad_object_is_reported_and_the_rest_of_the_batch_applies() {
     assert!(problems[3].contains("resource index 99"));
     assert!(problems[4].starts_with("deleted pods: cannot read the object (no metadata.uid"), "{}", problems[4]);
     // The good pod is there, and the errors are counted.
-    let all = plugin.collect().unwrap();
+    let all = plugin.collect_families().unwrap();
     assert_eq!(value(&all, "kube_pod_info", &[("pod", "nginx")]), Some(1.0));
     assert_eq!(value(&all, "wasmon_kube_state_objects", &[("resource", "pods")]), Some(1.0));
     assert_eq!(value(&all, "wasmon_kube_state_object_errors_total", &[("resource", "pods")]), Some(4.0));

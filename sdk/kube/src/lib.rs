@@ -5,8 +5,8 @@
 //! from `wasmon_sdk`, as for exporters.
 //!
 //! ```
-//! use wasmon_sdk_kube::{Change, KubeState, ObjectEvent, Resource};
-//! use wasmon_sdk::{Family, MetricFamily, PluginError, PluginInfo};
+//! use wasmon_sdk_kube::{Change, Exposition, KubeState, ObjectEvent, Resource};
+//! use wasmon_sdk::{Family, PluginError, PluginInfo};
 //!
 //! /// Counts the pods it was told about.
 //! #[derive(Default)]
@@ -31,10 +31,11 @@
 //!         }
 //!         Ok(())
 //!     }
-//!     fn collect(&mut self) -> Result<Vec<MetricFamily>, PluginError> {
+//!     fn collect(&mut self, out: &mut Exposition) -> Result<(), PluginError> {
 //!         let mut pods = Family::gauge("pods", "Pods known.");
 //!         pods.sample(&[], self.0.len() as f64);
-//!         Ok(vec![pods.build()])
+//!         out.families(&[pods.build()]);
+//!         Ok(())
 //!     }
 //! }
 //!
@@ -44,7 +45,7 @@
 //! let (mut state, kinds) = PodCount::init("{}").unwrap();
 //! assert_eq!(kinds[0].plural, "pods");
 //! state.apply(vec![ObjectEvent::applied(0, "a"), ObjectEvent::applied(0, "b")]).unwrap();
-//! assert_eq!(state.collect().unwrap()[0].metrics.len(), 1);
+//! assert_eq!(state.collect_families().unwrap()[0].metrics.len(), 1);
 //! ```
 
 pub mod bindings;
@@ -53,6 +54,64 @@ pub use bindings::wasmon::plugin::kube::{Change, ObjectEvent, Resource};
 #[doc(hidden)]
 pub use wasmon_sdk as __sdk;
 use wasmon_sdk::{MetricFamily, PluginError, PluginInfo};
+
+/// Where [`KubeState::collect`] writes its output: Prometheus text (0.0.4) in
+/// fragments, each complete on its own; a family may continue in a later
+/// fragment and the host merges them by name (`wit/kube.wit`, `exposition`).
+/// In the component each fragment goes to the host as it is written, so the
+/// plugin never holds the whole output; natively (tests, benchmarks) they are
+/// kept, and [`KubeState::collect_families`] parses them as the host does.
+#[derive(Debug, Default)]
+pub struct Exposition {
+    full: bool,
+    bytes: usize,
+    #[cfg(not(target_arch = "wasm32"))]
+    fragments: Vec<String>,
+}
+
+impl Exposition {
+    /// Write one fragment of text. Returns false once the host's limit for
+    /// one `collect` is reached: nothing more is taken and the collect fails
+    /// with that reason, so the plugin should stop rendering.
+    pub fn text(&mut self, fragment: &str) -> bool {
+        if self.full {
+            return false;
+        }
+        if fragment.is_empty() {
+            return true;
+        }
+        self.bytes += fragment.len();
+        #[cfg(target_arch = "wasm32")]
+        {
+            self.full = !bindings::wasmon::plugin::exposition::write(fragment);
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        self.fragments.push(fragment.to_string());
+        !self.full
+    }
+
+    /// Write families as one fragment (the SDK's encoder; for plugins whose
+    /// output is small enough to build as [`MetricFamily`] values).
+    pub fn families(&mut self, families: &[MetricFamily]) -> bool {
+        self.text(&wasmon_sdk::text::encode(families, wasmon_sdk::text::Format::Prometheus))
+    }
+
+    /// True once the host refused a fragment.
+    pub fn is_full(&self) -> bool {
+        self.full
+    }
+
+    /// Bytes written so far.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The fragments written (native builds only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn fragments(&self) -> &[String] {
+        &self.fragments
+    }
+}
 
 /// A kube-state plugin. Unlike an [`Exporter`](wasmon_sdk::Exporter), one value
 /// lives as long as the job: the host calls [`init`](Self::init) once, then
@@ -70,8 +129,18 @@ pub trait KubeState: Sized + 'static {
     /// Apply a batch of object changes, in order. A bad object should be
     /// logged and skipped rather than fail the batch.
     fn apply(&mut self, events: Vec<ObjectEvent>) -> Result<(), PluginError>;
-    /// The current families of everything applied so far.
-    fn collect(&mut self) -> Result<Vec<MetricFamily>, PluginError>;
+    /// Write the current families of everything applied so far to `out`.
+    fn collect(&mut self, out: &mut Exposition) -> Result<(), PluginError>;
+
+    /// [`collect`](Self::collect) read back into families the way the host
+    /// reads it (natively, for tests).
+    #[cfg(not(target_arch = "wasm32"))]
+    fn collect_families(&mut self) -> Result<Vec<MetricFamily>, PluginError> {
+        let mut out = Exposition::default();
+        self.collect(&mut out)?;
+        wasmon_sdk::text::parse_fragments(out.fragments())
+            .map_err(|e| PluginError::internal(format!("collect wrote text the host cannot read: {e}")))
+    }
 }
 
 impl Resource {
@@ -165,10 +234,9 @@ macro_rules! export_kube_state {
                 ) -> ::std::result::Result<(), $crate::__sdk::PluginError> {
                     __WASMON_KUBE_STATE.with(|slot| slot.with(|s| $crate::KubeState::apply(s, events)))
                 }
-                fn collect()
-                -> ::std::result::Result<::std::vec::Vec<$crate::__sdk::MetricFamily>, $crate::__sdk::PluginError>
-                {
-                    __WASMON_KUBE_STATE.with(|slot| slot.with($crate::KubeState::collect))
+                fn collect() -> ::std::result::Result<(), $crate::__sdk::PluginError> {
+                    let mut out = $crate::Exposition::default();
+                    __WASMON_KUBE_STATE.with(|slot| slot.with(|s| $crate::KubeState::collect(s, &mut out)))
                 }
             }
 

@@ -4,7 +4,8 @@
 //! what it saw as metrics. Write a type implementing [`LogProcessor`] and
 //! export it with [`export_log_processor!`]; test it natively with
 //! [`testing::Harness`]. Families, logging and config parsing come from
-//! `wasmon_sdk`, as for exporters.
+//! `wasmon_sdk`, as for exporters. In wasm builds the crate also registers
+//! the global allocator, an arena suited to `process` calls ([`alloc`]).
 //!
 //! ```
 //! use wasmon_sdk::{Family, MetricFamily, PluginError, PluginInfo};
@@ -46,6 +47,7 @@
 //! assert!(h.metrics_text().contains("no_debug_kept_records_total 1"));
 //! ```
 
+pub mod alloc;
 pub mod bindings;
 pub mod testing;
 pub mod time;
@@ -56,6 +58,10 @@ pub use wasmon_sdk as __sdk;
 pub use wasmon_sdk::{MetricFamily, PluginError, PluginInfo};
 
 use std::borrow::Cow;
+
+#[cfg(all(target_arch = "wasm32", feature = "call-arena"))]
+#[global_allocator]
+static ALLOCATOR: alloc::CallArena = alloc::CallArena::new();
 
 /// A log processor. One value lives as long as its place in the pipeline:
 /// the host calls [`init`](Self::init) once, then [`process`](Self::process)
@@ -226,6 +232,20 @@ pub mod __private {
         }
     }
 
+    /// Tells the arena allocator a `process` call starts (see [`crate::alloc`]).
+    pub fn process_started() {
+        #[cfg(all(target_arch = "wasm32", feature = "call-arena"))]
+        crate::ALLOCATOR.process_started();
+    }
+
+    /// Runs `f` on the standard allocator (see [`crate::alloc`]).
+    pub fn outside_arena<R>(f: impl FnOnce() -> R) -> R {
+        #[cfg(all(target_arch = "wasm32", feature = "call-arena"))]
+        return crate::ALLOCATOR.outside(f);
+        #[cfg(not(all(target_arch = "wasm32", feature = "call-arena")))]
+        f()
+    }
+
     impl<T: LogProcessor> Default for Slot<T> {
         fn default() -> Self {
             Self::new()
@@ -261,10 +281,11 @@ macro_rules! export_log_processor {
                 fn process(
                     batch: $crate::LogBatch,
                 ) -> ::std::result::Result<::std::vec::Vec<$crate::LogRecord>, $crate::__sdk::PluginError> {
+                    $crate::__private::process_started();
                     __WASMON_LOG_PROCESSOR.with(|slot| slot.with(|p| $crate::LogProcessor::process(p, batch)))
                 }
                 fn metrics() -> ::std::vec::Vec<$crate::__sdk::MetricFamily> {
-                    __WASMON_LOG_PROCESSOR.with(|slot| slot.metrics())
+                    $crate::__private::outside_arena(|| __WASMON_LOG_PROCESSOR.with(|slot| slot.metrics()))
                 }
             }
 

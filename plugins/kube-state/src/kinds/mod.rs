@@ -16,8 +16,7 @@ use crate::common::{RawMeta, Sink, Spec};
 use crate::config::{Allowlist, Resolved};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use wasmon_sdk::MetricFamily;
-use wasmon_sdk_kube::Resource;
+use wasmon_sdk_kube::{Exposition, Resource};
 
 /// What parsing an object may depend on: this kind's allowlists.
 #[derive(Debug, Clone, Copy)]
@@ -136,12 +135,10 @@ impl KindStore {
         self.len() == 0
     }
 
-    pub fn collect(&mut self, out: &mut Vec<MetricFamily>) {
-        self.store.collect(out)
-    }
-
-    pub fn collect_text(&mut self, out: &mut String) {
-        self.store.collect_text(out)
+    /// Write every object's samples to `out`, in fragments of about
+    /// `fragment_bytes`. False once the host takes no more.
+    pub fn collect(&self, out: &mut Exposition, fragment_bytes: usize) -> bool {
+        self.store.collect(out, fragment_bytes)
     }
 }
 
@@ -177,27 +174,24 @@ trait AnyStore {
     fn apply(&mut self, text: &str, ctx: &Context) -> Result<(), serde_json::Error>;
     fn remove(&mut self, key: &str);
     fn len(&self) -> usize;
-    fn collect(&mut self, out: &mut Vec<MetricFamily>);
-    fn collect_text(&mut self, out: &mut String);
+    fn collect(&self, out: &mut Exposition, fragment_bytes: usize) -> bool;
 }
 
 type ParseFn<T> = fn(&str, &Context) -> Result<(String, T), serde_json::Error>;
 type EmitFn<T> = fn(&str, &T, &mut Sink);
 
-/// The objects of one kind by uid, kept compact; series are built from
+/// The objects of one kind by uid, kept compact; series are rendered from
 /// them on `collect`.
 struct Store<T> {
     objects: BTreeMap<Box<str>, T>,
     parse: ParseFn<T>,
     emit: EmitFn<T>,
     specs: &'static [Spec],
-    /// Samples per family at the last collect.
-    sizes: Vec<usize>,
 }
 
 impl<T> Store<T> {
     fn new(parse: ParseFn<T>, emit: EmitFn<T>, specs: &'static [Spec]) -> Self {
-        Self { objects: BTreeMap::new(), parse, emit, specs, sizes: Vec::new() }
+        Self { objects: BTreeMap::new(), parse, emit, specs }
     }
 }
 
@@ -216,27 +210,17 @@ impl<T> AnyStore for Store<T> {
         self.objects.len()
     }
 
-    fn collect(&mut self, out: &mut Vec<MetricFamily>) {
+    fn collect(&self, out: &mut Exposition, fragment_bytes: usize) -> bool {
         if self.objects.is_empty() {
-            return;
+            return true;
         }
-        let mut sink = Sink::new(self.specs, &self.sizes);
+        let mut sink = Sink::new(self.specs, fragment_bytes, out);
         for (key, state) in &self.objects {
             (self.emit)(key, state, &mut sink);
+            if !sink.object_done() {
+                return false;
+            }
         }
-        self.sizes = sink.sizes();
-        sink.finish(out);
-    }
-
-    fn collect_text(&mut self, out: &mut String) {
-        if self.objects.is_empty() {
-            return;
-        }
-        let mut sink = Sink::text(self.specs, &self.sizes);
-        for (key, state) in &self.objects {
-            (self.emit)(key, state, &mut sink);
-        }
-        self.sizes = sink.sizes();
-        sink.finish_text(out);
+        sink.finish()
     }
 }

@@ -59,7 +59,7 @@ pub fn render(plugin: &mut KubeStatePlugin) -> String {
 }
 
 pub fn ksm_families(plugin: &mut KubeStatePlugin) -> Vec<MetricFamily> {
-    let mut families = plugin.collect().expect("collect");
+    let mut families = plugin.collect_families().expect("collect");
     families.retain(|f| !f.name.starts_with("wasmon_"));
     families
 }

@@ -11,7 +11,8 @@
 //! does the work) and median latency, with ratios wasmon / reference.
 //!
 //! Usage: `bench/run.sh`, or after building release binaries and plugins:
-//! `cargo run --release -p wasmon-test-servers --bin bench-services -- [scrapes]`
+//! `cargo run --release -p wasmon-test-servers --bin bench-services -- [scrapes] [nginx|mysql|etcd ...]`
+//! (all three when none is named). Binaries are looked up in `$CARGO_TARGET_DIR`, else `target/`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -25,8 +26,14 @@ use wasmon_test_servers::{Process, free_port, http_get, wait_until};
 
 const BLOCK: usize = 10;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+/// The cargo target directory: `CARGO_TARGET_DIR` when set (as cargo reads
+/// it), else `target/` at the repository root.
+fn target_dir() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root.join(dir),
+        _ => root.join("target"),
+    }
 }
 
 /// utime + stime of `pid`, in seconds.
@@ -66,6 +73,14 @@ struct Measured {
 }
 
 fn measure(sides: &[Side], scrapes: usize) -> Vec<Measured> {
+    if std::env::var_os("BENCH_PAUSE").is_some() {
+        // Leave the processes up for profiling (`perf record -p PID`); go on at Enter.
+        for side in sides {
+            println!("{} pids {:?}", side.url, side.pids);
+        }
+        println!("press Enter to measure");
+        let _ = std::io::stdin().read_line(&mut String::new());
+    }
     for side in sides {
         for _ in 0..5 {
             curl(&side.curl_args, &side.url); // warm up
@@ -138,7 +153,7 @@ struct Agent {
 
 impl Agent {
     fn start(jobs: &str) -> Self {
-        let wasmon = root().join("target/release/wasmon");
+        let wasmon = target_dir().join("release/wasmon");
         assert!(wasmon.exists(), "{} missing: run bench/run.sh", wasmon.display());
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("wasmon.yaml");
@@ -174,13 +189,15 @@ impl Agent {
 }
 
 fn plugin(name: &str) -> String {
-    let path = root().join(format!("target/wasm32-wasip2/release/{name}.wasm"));
+    let path = target_dir().join(format!("wasm32-wasip2/release/{name}.wasm"));
     assert!(path.exists(), "{} missing: run bench/run.sh", path.display());
     path.display().to_string()
 }
 
 fn main() {
     let scrapes: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200);
+    let only: Vec<String> = std::env::args().skip(2).collect();
+    let run = |service: &str| only.is_empty() || only.iter().any(|o| o == service);
     // `cpu_seconds` counts in 100 Hz ticks.
     let hz =
         Command::new("getconf").arg("CLK_TCK").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
@@ -189,7 +206,7 @@ fn main() {
         "# wasmon service plugins vs the real exporters, {scrapes} scrapes per side, alternating blocks of {BLOCK}"
     );
 
-    {
+    if run("nginx") {
         let nginx = Nginx::start();
         let exporter = NginxExporter::start(&nginx);
         let agent = Agent::start(&format!(
@@ -208,7 +225,7 @@ fn main() {
         let results = measure(&sides, scrapes);
         report("## nginx (stub_status)", &sides, &results, "nginx-prometheus-exporter 0.11");
     }
-    {
+    if run("mysql") {
         let db = MariaDb::start();
         let exporter = MysqldExporter::start(&db);
         let dir = tempfile::tempdir().unwrap();
@@ -236,7 +253,7 @@ fn main() {
         let results = measure(&sides, scrapes);
         report("## mysql (MariaDB 10.11, default collectors)", &sides, &results, "mysqld_exporter 0.14");
     }
-    {
+    if run("etcd") {
         let etcd = Etcd::start_mtls();
         let tls = etcd.tls.clone().expect("mTLS files");
         let agent = Agent::start(&format!(
