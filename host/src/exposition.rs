@@ -140,7 +140,7 @@ fn write_sample(
             first = false;
             out.push_str(&label.name);
             out.push_str("=\"");
-            escape_label_value(out, &label.value);
+            wasmon_sdk::text::push_label_value(out, &label.value);
             out.push('"');
         }
         if let Some((name, bound)) = extra {
@@ -208,17 +208,6 @@ fn ryu_like(v: f64) -> String {
 /// would read as a CRLF line end, so it becomes a space.
 fn escape_help(help: &str) -> String {
     help.replace('\\', "\\\\").replace('\n', "\\n").replace('\r', " ")
-}
-
-fn escape_label_value(out: &mut String, value: &str) {
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1454,23 +1454,60 @@ fn write_labels(out: &mut String, labels: &[Label], extra: Option<(&str, &str)>)
         }
         out.push_str(name);
         out.push_str("=\"");
-        for c in value.chars() {
-            match c {
-                '\\' => out.push_str("\\\\"),
-                '"' => out.push_str("\\\""),
-                '\n' => out.push_str("\\n"),
-                c => out.push(c),
-            }
-        }
+        push_label_value(out, value);
         out.push('"');
     }
     out.push('}');
 }
 
+/// Whether `v` has a byte the text format escapes in label values (`\\`,
+/// `"`, newline). Eight bytes at a time: this scan runs for every label of
+/// every series, and almost never finds anything.
+#[inline]
+fn needs_escaping(v: &str) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // Non-zero where a byte of `word` equals `byte` (the classic "has zero byte" test).
+    let has = |word: u64, byte: u8| {
+        let x = word ^ (ONES * u64::from(byte));
+        x.wrapping_sub(ONES) & !x & HIGHS
+    };
+    let bytes = v.as_bytes();
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        if has(word, b'\\') | has(word, b'"') | has(word, b'\n') != 0 {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|b| matches!(b, b'\\' | b'"' | b'\n'))
+}
+
+/// Append a label value with `\\`, `"` and newlines escaped, as both text
+/// formats want. Shared by every encoder (the SDK's, the host's `/metrics`, the
+/// kube-state plugin's renderer).
+#[inline]
+pub fn push_label_value(out: &mut String, v: &str) {
+    if !needs_escaping(v) {
+        out.push_str(v);
+        return;
+    }
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
 /// Format a float as Go's `strconv.FormatFloat(v, 'g', -1, 64)` does, which is what
 /// exporters write: the shortest digits that read back exactly, with an exponent below 1e-4
 /// and from 1e6 up (`1.048576e+06`), and `+Inf`, `-Inf`, `NaN`.
-fn format_float(value: f64) -> String {
+pub fn format_float(value: f64) -> String {
     if value.is_nan() {
         return "NaN".into();
     }
@@ -2223,6 +2260,29 @@ build_info{version=\"1.0\"} 1
         expected[3].kind = MetricKind::Info;
         let open = families_with(&encode(&families, Format::OpenMetrics), Format::OpenMetrics);
         assert_eq!(nan_free(open), nan_free(expected));
+    }
+
+    #[test]
+    fn the_word_at_a_time_scan_finds_every_escaped_byte_anywhere() {
+        let plain = "abcdefghijklmnopqrstuvwxyz-._/:0123456789ü";
+        for len in 0..plain.len() {
+            let Some(prefix) = plain.get(..len) else { continue };
+            assert!(!needs_escaping(prefix), "{prefix:?}");
+            for special in ['\\', '"', '\n'] {
+                for at in 0..=prefix.len() {
+                    if !prefix.is_char_boundary(at) {
+                        continue;
+                    }
+                    let v = format!("{}{special}{}", &prefix[..at], &prefix[at..]);
+                    assert!(needs_escaping(&v), "{v:?}");
+                }
+            }
+        }
+        // Bytes next to the escaped ones (0x5b, 0x5d, 0x21, 0x23, 0x09, 0x0b) are not.
+        assert!(!needs_escaping("[]!#\t\u{b}[]!#\t\u{b}"));
+        let mut out = String::new();
+        push_label_value(&mut out, "a\\b\"c\nd");
+        assert_eq!(out, "a\\\\b\\\"c\\nd");
     }
 
     #[test]

@@ -138,7 +138,7 @@ impl<'o> Sink<'o> {
             }
             self.base_text.push_str(name);
             self.base_text.push_str("=\"");
-            push_escaped(&mut self.base_text, value);
+            wasmon_sdk::text::push_label_value(&mut self.base_text, value);
             self.base_text.push('"');
         }
     }
@@ -168,7 +168,7 @@ impl<'o> Sink<'o> {
             first = false;
             out.push_str(name);
             out.push_str("=\"");
-            push_escaped(out, v);
+            wasmon_sdk::text::push_label_value(out, v);
             out.push('"');
         }
         if !first {
@@ -215,48 +215,6 @@ fn push_header(out: &mut String, spec: &Spec) {
     out.push_str(if spec.kind == MetricKind::Counter { " counter\n" } else { " gauge\n" });
 }
 
-/// Whether `v` has a byte the text format escapes in label values (`\\`,
-/// `"`, newline). Eight bytes at a time: this scan runs for every label of
-/// every series, and almost never finds anything.
-#[inline]
-fn needs_escaping(v: &str) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // Non-zero where a byte of `word` equals `byte` (the classic "has zero byte" test).
-    let has = |word: u64, byte: u8| {
-        let x = word ^ (ONES * u64::from(byte));
-        x.wrapping_sub(ONES) & !x & HIGHS
-    };
-    let bytes = v.as_bytes();
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let word = u64::from_le_bytes(word);
-        if has(word, b'\\') | has(word, b'"') | has(word, b'\n') != 0 {
-            return true;
-        }
-    }
-    chunks.remainder().iter().any(|b| matches!(b, b'\\' | b'"' | b'\n'))
-}
-
-/// A label value with `\\`, `"` and newlines escaped as the text format wants.
-#[inline]
-fn push_escaped(out: &mut String, v: &str) {
-    if !needs_escaping(v) {
-        out.push_str(v);
-        return;
-    }
-    for c in v.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-}
-
 /// A sample value as Go's client writes it. Most KSM values are 0 and 1,
 /// counts, or Unix timestamps: those skip float formatting.
 #[inline]
@@ -275,9 +233,7 @@ fn push_value(out: &mut String, value: f64) {
         }
         push_integer(out, value.abs() as u64);
     } else {
-        use std::fmt::Write;
-        // Shortest text that reads back as the same float.
-        let _ = write!(out, "{value}");
+        out.push_str(&wasmon_sdk::text::format_float(value));
     }
 }
 
@@ -672,7 +628,8 @@ mod tests {
             (1.0, "1"),
             (-3.0, "-3"),
             (0.25, "0.25"),
-            (1e300, &1e300.to_string()),
+            (1e300, "1e+300"),
+            (1e-5, "1e-05"),
             (f64::NAN, "NaN"),
             (f64::NEG_INFINITY, "-Inf"),
         ] {
@@ -682,29 +639,6 @@ mod tests {
             let back: f64 = if text == "-Inf" { f64::NEG_INFINITY } else { out.parse().unwrap_or(f64::NAN) };
             assert!(back == value || (back.is_nan() && value.is_nan()), "{value} -> {out}");
         }
-    }
-
-    #[test]
-    fn the_word_at_a_time_scan_finds_every_escaped_byte_anywhere() {
-        let plain = "abcdefghijklmnopqrstuvwxyz-._/:0123456789ü";
-        for len in 0..plain.len() {
-            let Some(prefix) = plain.get(..len) else { continue };
-            assert!(!needs_escaping(prefix), "{prefix:?}");
-            for special in ['\\', '"', '\n'] {
-                for at in 0..=prefix.len() {
-                    if !prefix.is_char_boundary(at) {
-                        continue;
-                    }
-                    let v = format!("{}{special}{}", &prefix[..at], &prefix[at..]);
-                    assert!(needs_escaping(&v), "{v:?}");
-                }
-            }
-        }
-        // Bytes next to the escaped ones (0x5b, 0x5d, 0x21, 0x23, 0x09, 0x0b) are not.
-        assert!(!needs_escaping("[]!#\t\u{b}[]!#\t\u{b}"));
-        let mut out = String::new();
-        push_escaped(&mut out, "a\\b\"c\nd");
-        assert_eq!(out, "a\\\\b\\\"c\\nd");
     }
 
     #[test]
