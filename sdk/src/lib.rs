@@ -29,6 +29,7 @@
 
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 
+pub mod attributes;
 pub mod bindings;
 #[cfg(all(target_arch = "wasm32", feature = "bump-allocator"))]
 pub mod bump;

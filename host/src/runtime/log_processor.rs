@@ -319,13 +319,12 @@ impl WasmProcessorShared {
             }
         }
         let Some(instance) = live.instance.as_mut() else { unreachable!("started above") };
-        let (input, sources) = to_wit(&batch);
+        let (input, taken) = to_wit(batch);
         let outcome = instance.process(&input);
-        drop(input);
         self.stats.cpu_ns.fetch_add(outcome.report.cpu_time.as_nanos() as u64, Relaxed);
         self.stats.memory_high_water.fetch_max(outcome.report.memory_high_water, Relaxed);
         let poisoned = instance.is_poisoned();
-        match outcome.result.and_then(|records| self.records_from_wit(records, &sources)) {
+        match outcome.result.and_then(|records| self.records_from_wit(records, &taken.sources)) {
             Ok(records) => {
                 live.consecutive_failures = 0;
                 live.retry_at = None;
@@ -337,7 +336,7 @@ impl WasmProcessorShared {
                 if poisoned {
                     self.discard(&mut live);
                 }
-                unprocessed(failure.reason.as_label(), failure.to_string(), batch)
+                unprocessed(failure.reason.as_label(), failure.to_string(), restore(input, taken))
             }
         }
     }
@@ -365,12 +364,15 @@ impl WasmProcessorShared {
                 invalid += 1;
                 String::from_utf8_lossy(e.as_bytes()).into_owned()
             });
-            out.push(LogRecord {
-                timestamp_ns: r.timestamp_ns,
-                body,
-                attributes: Attributes::from(r.attributes),
-                source: source.clone(),
-            });
+            let attributes = if r.attributes.spans.is_empty() && r.attributes.text.is_empty() {
+                Attributes::new()
+            } else {
+                Attributes::from_packed(r.attributes.text, &r.attributes.spans).map_err(|e| CallFailure {
+                    reason: FailureReason::PluginError,
+                    message: format!("returned record {} with bad attributes: {e}", out.len()),
+                })?
+            };
+            out.push(LogRecord { timestamp_ns: r.timestamp_ns, body, attributes, source: source.clone() });
         }
         if invalid > 0 {
             self.stats.invalid_utf8_bodies.fetch_add(invalid, Relaxed);
@@ -379,13 +381,23 @@ impl WasmProcessorShared {
     }
 }
 
+/// What [`to_wit`] took out of a batch besides the bodies: the sources, to
+/// map the plugin's indexes back, and each record's own attributes, to
+/// rebuild the batch if the call fails.
+struct Taken {
+    sources: Vec<LogSource>,
+    attributes: Vec<Attributes>,
+}
+
 /// A batch as the plugin receives it: each distinct source once (records of
 /// one file share their `Arc`s, so this is a pointer comparison), records by
-/// index. Also returns the sources, to map the plugin's indexes back.
-fn to_wit(batch: &[LogRecord]) -> (wit::LogBatch, Vec<LogSource>) {
+/// index. The bodies move into the WIT records rather than being copied: the
+/// call only borrows them, and [`restore`] gives them back if it fails.
+fn to_wit(batch: Vec<LogRecord>) -> (wit::LogBatch, Taken) {
     let mut sources: Vec<LogSource> = Vec::new();
     let mut wit_sources: Vec<wit::LogSource> = Vec::new();
     let mut records = Vec::with_capacity(batch.len());
+    let mut attributes = Vec::with_capacity(batch.len());
     let mut last = usize::MAX;
     for r in batch {
         let same = |s: &LogSource| {
@@ -398,7 +410,6 @@ fn to_wit(batch: &[LogRecord]) -> (wit::LogBatch, Vec<LogSource>) {
         } else if let Some(i) = sources.iter().position(same) {
             i
         } else {
-            sources.push(r.source.clone());
             wit_sources.push(wit::LogSource {
                 path: r.source.path.to_string(),
                 stream: match r.source.stream {
@@ -406,19 +417,42 @@ fn to_wit(batch: &[LogRecord]) -> (wit::LogBatch, Vec<LogSource>) {
                     Stream::Stderr => wit::LogStream::Stderr,
                     Stream::Unknown => wit::LogStream::Unknown,
                 },
-                attributes: r.source.attributes.iter().cloned().collect(),
+                attributes: packed(&r.source.attributes),
             });
+            sources.push(r.source);
             sources.len() - 1
         };
         last = index;
         records.push(wit::LogRecord {
             timestamp_ns: r.timestamp_ns,
-            body: r.body.as_bytes().to_vec(),
-            attributes: r.attributes.iter().cloned().collect(),
+            body: r.body.into_bytes(),
+            attributes: packed(&r.attributes),
             source: index as u32,
         });
+        attributes.push(r.attributes);
     }
-    (wit::LogBatch { sources: wit_sources, records }, sources)
+    (wit::LogBatch { sources: wit_sources, records }, Taken { sources, attributes })
+}
+
+/// The batch [`to_wit`] was made from, to forward unprocessed.
+fn restore(input: wit::LogBatch, taken: Taken) -> Vec<LogRecord> {
+    input
+        .records
+        .into_iter()
+        .zip(taken.attributes)
+        .map(|(r, attributes)| LogRecord {
+            timestamp_ns: r.timestamp_ns,
+            // These were `String`s a moment ago, so this never replaces anything.
+            body: String::from_utf8(r.body).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            attributes,
+            source: taken.sources[r.source as usize].clone(),
+        })
+        .collect()
+}
+
+fn packed(attributes: &Attributes) -> wit::PackedAttributes {
+    let (text, spans) = attributes.to_packed();
+    wit::PackedAttributes { text, spans }
 }
 
 impl Processor for WasmLogProcessor {
@@ -463,15 +497,21 @@ mod tests {
         let b = LogSource { path: "/b".into(), stream: Stream::Stderr, attributes: attrs("b") };
         // Same path, refreshed attributes (new pod labels): a source of its own.
         let a2 = LogSource { attributes: attrs("a2"), ..a.clone() };
-        let batch = vec![record(&a, "1"), record(&b, "2"), record(&a, "3"), record(&a2, "4"), record(&b, "5")];
-        let (wit_batch, sources) = to_wit(&batch);
+        let mut batch = vec![record(&a, "1"), record(&b, "2"), record(&a, "3"), record(&a2, "4"), record(&b, "5")];
+        batch[2].attributes.insert("own", "x");
+        let (wit_batch, taken) = to_wit(batch.clone());
+        let sources = &taken.sources;
         assert_eq!(wit_batch.sources.len(), 3);
         assert_eq!(sources.len(), 3);
         let indexes: Vec<u32> = wit_batch.records.iter().map(|r| r.source).collect();
         assert_eq!(indexes, [0, 1, 0, 2, 1]);
         assert_eq!(wit_batch.sources[1].stream, wit::LogStream::Stderr);
-        assert_eq!(wit_batch.sources[2].attributes, vec![("k8s.pod.name".to_string(), "a2".to_string())]);
+        assert_eq!(wit_batch.sources[2].attributes.text, "k8s.pod.namea2");
+        assert_eq!(wit_batch.sources[2].attributes.spans, [0, 12, 2]);
         assert_eq!(wit_batch.records[3].body, b"4");
         assert!(Arc::ptr_eq(&sources[2].attributes, &a2.attributes));
+        assert_eq!(wit_batch.records[2].attributes.text, "ownx");
+        // A failed call forwards exactly the batch it was given.
+        assert_eq!(restore(wit_batch, taken), batch);
     }
 }

@@ -349,7 +349,7 @@ mod tests {
     }
 
     fn attrs(r: &LogRecord) -> Vec<(&str, &str)> {
-        let mut v: Vec<_> = r.attributes.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut v: Vec<_> = r.attributes.iter().collect();
         v.sort();
         v
     }
@@ -447,7 +447,7 @@ mod tests {
         let mut r = LogRecord::new(0, 0, "a=new");
         r.set_attribute("a", "old");
         p.process(&mut r);
-        assert_eq!(r.attributes, vec![("a".to_string(), "new".to_string())]);
+        assert_eq!(r.attributes.to_vec(), [("a".to_string(), "new".to_string())]);
     }
 
     #[test]

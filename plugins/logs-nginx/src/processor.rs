@@ -322,7 +322,7 @@ mod tests {
     const LINE: &str = r#"192.0.2.7 - alice [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif?x=1 HTTP/1.0" 200 2326 "http://www.example.com/start.html" "Mozilla/4.08 [en] (Win98; I ;Nav)""#;
 
     fn attrs(r: &LogRecord) -> Vec<(&str, &str)> {
-        r.attributes.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+        r.attributes.iter().collect()
     }
 
     #[test]

@@ -200,7 +200,7 @@ fn real_nginx_access_log_parses_to_what_the_client_saw() {
         if let Some(a) = exchange.user_agent {
             want.insert("user_agent", a.to_string());
         }
-        let got: BTreeMap<&str, String> = record.attributes.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        let got: BTreeMap<&str, String> = record.attributes.iter().map(|(k, v)| (k, v.to_string())).collect();
         assert_eq!(got, want, "request {} {} logged as {line}", exchange.method, exchange.path);
         // $time_local has whole seconds.
         let second = 1_000_000_000;
@@ -253,7 +253,7 @@ fn real_nginx_access_log_parses_to_what_the_client_saw() {
     assert_eq!(custom.metrics.unparsed, 0);
     for (record, exchange) in out.iter().zip(&sent) {
         let line = String::from_utf8_lossy(&record.body);
-        let mut got: BTreeMap<&str, String> = record.attributes.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        let mut got: BTreeMap<&str, String> = record.attributes.iter().map(|(k, v)| (k, v.to_string())).collect();
         let request_time: f64 = got.remove("http.request_time").expect("request_time").parse().expect("a number");
         assert!((0.0..10.0).contains(&request_time), "{line}");
         let mut want: BTreeMap<&str, String> = BTreeMap::from([

@@ -325,7 +325,7 @@ mod tests {
     }
 
     fn attrs(r: &LogRecord) -> Vec<(&str, &str)> {
-        r.attributes.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+        r.attributes.iter().collect()
     }
 
     #[test]

@@ -52,11 +52,13 @@ pub mod bindings;
 pub mod testing;
 pub mod time;
 
-pub use bindings::wasmon::plugin::logs::{Attribute, LogBatch, LogRecord, LogSource, LogStream};
+pub use bindings::wasmon::plugin::logs::LogStream;
 #[doc(hidden)]
 pub use wasmon_sdk as __sdk;
+pub use wasmon_sdk::attributes::Attributes;
 pub use wasmon_sdk::{MetricFamily, PluginError, PluginInfo};
 
+use bindings::wasmon::plugin::logs as wit;
 use std::borrow::Cow;
 
 #[cfg(all(target_arch = "wasm32", feature = "call-arena"))]
@@ -98,31 +100,52 @@ impl LogStream {
     }
 }
 
-/// Sorted-attribute helpers shared by records and sources.
-fn find(attrs: &[Attribute], key: &str) -> Result<usize, usize> {
-    attrs.binary_search_by(|(k, _)| k.as_str().cmp(key))
+/// The file a group of records was read from (WIT `log-source`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSource {
+    /// Absolute path of the file on the node.
+    pub path: String,
+    pub stream: LogStream,
+    /// Kubernetes metadata and pod labels of the file: `k8s.pod.name`, `k8s.pod.label.app`, ...
+    pub attributes: Attributes,
+}
+
+/// One log record (WIT `log-record`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRecord {
+    /// Nanoseconds since the Unix epoch.
+    pub timestamp_ns: i64,
+    /// The line without its framing; bytes, since a line need not be UTF-8.
+    pub body: Vec<u8>,
+    /// The record's own attributes (they win over the source's).
+    pub attributes: Attributes,
+    /// Index into [`LogBatch::sources`].
+    pub source: u32,
+}
+
+/// What [`LogProcessor::process`] receives (WIT `log-batch`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogBatch {
+    pub sources: Vec<LogSource>,
+    pub records: Vec<LogRecord>,
 }
 
 impl LogSource {
     /// A source with no attributes.
     pub fn new(path: impl Into<String>, stream: LogStream) -> Self {
-        Self { path: path.into(), stream, attributes: Vec::new() }
+        Self { path: path.into(), stream, attributes: Attributes::new() }
     }
 
     /// The value of a file attribute (`k8s.pod.name`, `k8s.pod.label.app`).
     pub fn attribute(&self, key: &str) -> Option<&str> {
-        // The host sends them sorted; a hand-built source may not be.
-        match find(&self.attributes, key) {
-            Ok(i) => Some(self.attributes[i].1.as_str()),
-            Err(_) => self.attributes.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()),
-        }
+        self.attributes.get(key)
     }
 }
 
 impl LogRecord {
     /// A record of source `source` with no attributes.
     pub fn new(source: u32, timestamp_ns: i64, body: impl Into<Vec<u8>>) -> Self {
-        Self { timestamp_ns, body: body.into(), attributes: Vec::new(), source }
+        Self { timestamp_ns, body: body.into(), attributes: Attributes::new(), source }
     }
 
     /// The body as text, if it is valid UTF-8.
@@ -137,55 +160,23 @@ impl LogRecord {
 
     /// The record's own attribute `key`.
     pub fn attribute(&self, key: &str) -> Option<&str> {
-        match find(&self.attributes, key) {
-            Ok(i) => Some(self.attributes[i].1.as_str()),
-            Err(_) => None,
-        }
+        self.attributes.get(key)
     }
 
-    /// Sets attribute `key` (keeping the list sorted), returning the old value.
-    pub fn set_attribute(&mut self, key: impl Into<String>, value: impl Into<String>) -> Option<String> {
-        let key = key.into();
-        match find(&self.attributes, &key) {
-            Ok(i) => Some(std::mem::replace(&mut self.attributes[i].1, value.into())),
-            Err(i) => {
-                self.attributes.insert(i, (key, value.into()));
-                None
-            }
-        }
+    /// Sets attribute `key`, returning the old value.
+    pub fn set_attribute(&mut self, key: impl AsRef<str>, value: impl AsRef<str>) -> Option<String> {
+        self.attributes.insert(key.as_ref(), value.as_ref())
     }
 
     /// Removes attribute `key`, returning its value.
     pub fn remove_attribute(&mut self, key: &str) -> Option<String> {
-        find(&self.attributes, key).ok().map(|i| self.attributes.remove(i).1)
+        self.attributes.remove(key)
     }
 
     /// Adds many attributes at once (cheaper than repeated `set_attribute`):
     /// later pairs win over earlier ones and over existing keys.
-    pub fn extend_attributes(&mut self, pairs: impl IntoIterator<Item = Attribute>) {
-        let before = self.attributes.len();
-        if before == 0 {
-            // The usual case on the way in: take the list (a `Vec` is reused, not copied).
-            self.attributes = pairs.into_iter().collect();
-        } else {
-            self.attributes.extend(pairs);
-        }
-        if self.attributes.len() == before {
-            return;
-        }
-        // A stable sort keeps insertion order among equal keys: keep the
-        // last of each run, in place (this is a log processor's hot path).
-        self.attributes.sort_by(|a, b| a.0.cmp(&b.0));
-        let v = &mut self.attributes;
-        let mut kept = 0;
-        for i in 0..v.len() {
-            if i + 1 < v.len() && v[i].0 == v[i + 1].0 {
-                continue;
-            }
-            v.swap(kept, i);
-            kept += 1;
-        }
-        v.truncate(kept);
+    pub fn extend_attributes<K: AsRef<str>, V: AsRef<str>>(&mut self, pairs: impl IntoIterator<Item = (K, V)>) {
+        self.attributes.extend(pairs);
     }
 }
 
@@ -201,10 +192,62 @@ impl LogBatch {
     }
 }
 
+/// The WIT shapes the types above cross the boundary in.
+mod wire {
+    use super::*;
+
+    fn attributes(packed: wit::PackedAttributes, what: &dyn Fn() -> String) -> Result<Attributes, PluginError> {
+        Attributes::from_packed(packed.text, &packed.spans)
+            .map_err(|e| PluginError::internal(format!("the host sent bad attributes for {}: {e}", what())))
+    }
+
+    pub fn batch_from_wit(batch: wit::LogBatch) -> Result<LogBatch, PluginError> {
+        let sources = batch
+            .sources
+            .into_iter()
+            .map(|s| {
+                let attributes = attributes(s.attributes, &|| format!("source {}", s.path))?;
+                Ok(LogSource { path: s.path, stream: s.stream, attributes })
+            })
+            .collect::<Result<_, PluginError>>()?;
+        let records = batch
+            .records
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let attributes = if r.attributes.spans.is_empty() {
+                    Attributes::new()
+                } else {
+                    attributes(r.attributes, &|| format!("record {i}"))?
+                };
+                Ok(LogRecord { timestamp_ns: r.timestamp_ns, body: r.body, attributes, source: r.source })
+            })
+            .collect::<Result<_, PluginError>>()?;
+        Ok(LogBatch { sources, records })
+    }
+
+    pub fn records_to_wit(records: Vec<LogRecord>) -> Vec<wit::LogRecord> {
+        records
+            .into_iter()
+            .map(|r| {
+                let (text, spans) = r.attributes.into_packed();
+                wit::LogRecord {
+                    timestamp_ns: r.timestamp_ns,
+                    body: r.body,
+                    attributes: wit::PackedAttributes { text, spans },
+                    source: r.source,
+                }
+            })
+            .collect()
+    }
+}
+
 #[doc(hidden)]
 pub mod __private {
     use super::*;
     use std::cell::RefCell;
+
+    pub use super::wit::{LogBatch as WitBatch, LogRecord as WitRecord};
 
     /// Where the exported instance keeps its one value between calls. wasm32
     /// components are single-threaded, so a thread-local is the instance.
@@ -225,6 +268,12 @@ pub mod __private {
                 Some(state) => f(state),
                 None => Err(PluginError::internal("the host called the plugin before `init`")),
             }
+        }
+
+        /// One `process` call: the batch out of its WIT shape, the records back into it.
+        pub fn process(&self, batch: WitBatch) -> Result<Vec<WitRecord>, PluginError> {
+            let batch = wire::batch_from_wit(batch)?;
+            self.with(|p| p.process(batch)).map(wire::records_to_wit)
         }
 
         pub fn metrics(&self) -> Vec<MetricFamily> {
@@ -279,10 +328,11 @@ macro_rules! export_log_processor {
                     __WASMON_LOG_PROCESSOR.with(|slot| slot.init(&config))
                 }
                 fn process(
-                    batch: $crate::LogBatch,
-                ) -> ::std::result::Result<::std::vec::Vec<$crate::LogRecord>, $crate::__sdk::PluginError> {
+                    batch: $crate::__private::WitBatch,
+                ) -> ::std::result::Result<::std::vec::Vec<$crate::__private::WitRecord>, $crate::__sdk::PluginError>
+                {
                     $crate::__private::process_started();
-                    __WASMON_LOG_PROCESSOR.with(|slot| slot.with(|p| $crate::LogProcessor::process(p, batch)))
+                    __WASMON_LOG_PROCESSOR.with(|slot| slot.process(batch))
                 }
                 fn metrics() -> ::std::vec::Vec<$crate::__sdk::MetricFamily> {
                     $crate::__private::outside_arena(|| __WASMON_LOG_PROCESSOR.with(|slot| slot.metrics()))
@@ -305,7 +355,7 @@ mod tests {
         let mut r = LogRecord::new(0, 1, "x");
         r.set_attribute("b", "1");
         r.set_attribute("a", "1");
-        r.extend_attributes([("c".into(), "1".into()), ("b".into(), "2".into()), ("b".into(), "3".into())]);
+        r.extend_attributes([("c", "1"), ("b", "2"), ("b", "3")]);
         let keys: Vec<String> = r.attributes.iter().map(|(k, v)| format!("{k}={v}")).collect();
         assert_eq!(keys, ["a=1", "b=3", "c=1"]);
         assert_eq!(r.set_attribute("a", "2"), Some("1".into()));
@@ -313,10 +363,45 @@ mod tests {
         assert_eq!(r.attribute("c"), None);
     }
 
+    fn packed(text: &str, spans: &[u32]) -> wit::PackedAttributes {
+        wit::PackedAttributes { text: text.into(), spans: spans.to_vec() }
+    }
+
+    #[test]
+    fn batches_cross_in_the_packed_shape_and_back() {
+        let source = wit::LogSource {
+            path: "/p".into(),
+            stream: LogStream::Stdout,
+            attributes: packed("k8s.pod.nameweb", &[0, 12, 3]),
+        };
+        let record = wit::LogRecord { timestamp_ns: 5, body: b"x".to_vec(), attributes: packed("", &[]), source: 0 };
+        let batch =
+            wire::batch_from_wit(wit::LogBatch { sources: vec![source], records: vec![record.clone()] }).unwrap();
+        assert_eq!(batch.attribute(&batch.records[0], "k8s.pod.name"), Some("web"));
+        let mut r = batch.records[0].clone();
+        r.extend_attributes([("z", "1"), ("a", "2")]);
+        let out = wire::records_to_wit(vec![r]);
+        assert_eq!(
+            (out[0].attributes.text.as_str(), out[0].attributes.spans.as_slice()),
+            ("z1a2", &[2, 1, 1, 0, 1, 1][..])
+        );
+        assert_eq!((out[0].timestamp_ns, out[0].body.as_slice(), out[0].source), (5, &b"x"[..], 0));
+
+        let bad = wit::LogRecord { attributes: packed("ab", &[5, 0, 0]), ..record };
+        let err = wire::batch_from_wit(wit::LogBatch { sources: vec![], records: vec![bad] }).unwrap_err();
+        assert!(
+            err.message.contains(
+                "bad attributes for record 0: attribute 0: key of 0 and value of 0 bytes from byte 5 run past"
+            ),
+            "{}",
+            err.message
+        );
+    }
+
     #[test]
     fn record_attributes_shadow_source_attributes() {
         let mut source = LogSource::new("/p", LogStream::Stdout);
-        source.attributes = vec![("k8s.pod.name".into(), "web".into()), ("team".into(), "a".into())];
+        source.attributes = Attributes::from([("k8s.pod.name", "web"), ("team", "a")]);
         let mut r = LogRecord::new(0, 1, vec![0xff, b'x']);
         r.set_attribute("team", "b");
         let batch = LogBatch { sources: vec![source], records: vec![] };

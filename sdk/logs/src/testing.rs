@@ -38,13 +38,10 @@ impl BatchBuilder {
         Self { batch: LogBatch { sources: Vec::new(), records: Vec::new() }, next_ts: 1_700_000_000_000_000_000 }
     }
 
-    /// Adds a source (attributes are sorted, as the host sends them) and
+    /// Adds a source (attributes sorted, later keys winning, as the host sends them) and
     /// returns its index.
     pub fn source(&mut self, path: &str, stream: LogStream, attributes: &[(&str, &str)]) -> u32 {
-        let mut attributes: Vec<(String, String)> =
-            attributes.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect();
-        attributes.sort();
-        attributes.dedup_by(|a, b| a.0 == b.0);
+        let attributes = attributes.iter().copied().collect();
         self.batch.sources.push(LogSource { path: path.into(), stream, attributes });
         (self.batch.sources.len() - 1) as u32
     }
@@ -145,7 +142,7 @@ pub fn render(sources: &[LogSource], records: &[LogRecord]) -> String {
     for r in records {
         let mut obj = serde_json::Map::new();
         let attrs: serde_json::Map<String, serde_json::Value> =
-            r.attributes.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+            r.attributes.iter().map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string()))).collect();
         obj.insert("attributes".into(), attrs.into());
         match r.body_str() {
             Some(text) => obj.insert("body".into(), text.into()),

@@ -40,11 +40,11 @@ impl PodRef {
     }
 
     pub fn attributes(&self, into: &mut Attributes) {
-        into.insert(attr::K8S_NAMESPACE.into(), self.namespace.clone());
-        into.insert(attr::K8S_POD_NAME.into(), self.pod.clone());
-        into.insert(attr::K8S_POD_UID.into(), self.uid.clone());
-        into.insert(attr::K8S_CONTAINER_NAME.into(), self.container.clone());
-        into.insert(attr::K8S_CONTAINER_RESTART_COUNT.into(), self.restart_count.to_string());
+        into.insert(attr::K8S_NAMESPACE, &self.namespace);
+        into.insert(attr::K8S_POD_NAME, &self.pod);
+        into.insert(attr::K8S_POD_UID, &self.uid);
+        into.insert(attr::K8S_CONTAINER_NAME, &self.container);
+        into.insert(attr::K8S_CONTAINER_RESTART_COUNT, &self.restart_count.to_string());
     }
 }
 

@@ -197,8 +197,8 @@ mod tests {
             serde_yaml_ng::from_str("{name: l, url: 'http://127.0.0.1:1/', static_labels: {cluster: c1}}").unwrap();
         let e = LokiEncoder::new(&c);
         let mut attributes = Attributes::new();
-        attributes.insert(attr::K8S_NAMESPACE.into(), "de\"v".into());
-        attributes.insert("request_id".into(), "r-123".into());
+        attributes.insert(attr::K8S_NAMESPACE, "de\"v");
+        attributes.insert("request_id", "r-123");
         let r = LogRecord {
             timestamp_ns: 0,
             body: String::new(),

@@ -6,6 +6,7 @@
 pub mod elasticsearch;
 pub mod file;
 pub mod http;
+mod json;
 pub mod loki;
 pub mod otlp;
 pub mod proto;

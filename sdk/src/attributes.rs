@@ -1,0 +1,421 @@
+//! A log record's attributes: a string map ordered by key, packed into one
+//! string. Shared by the host's logs pipeline and the log-processor SDK, and
+//! the shape in which attributes cross the component boundary (WIT
+//! `packed-attributes`: the text, and where each key and value lies in it).
+//!
+//! Why packed: a record carries a dozen or more attributes, and as a vector of
+//! `(String, String)` that was two allocations per attribute, made and freed
+//! for every record on each side of the boundary. Here a record's attributes
+//! are two allocations whatever their number, and crossing the boundary moves
+//! one string and one list of numbers instead of two strings per attribute.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+/// Where one attribute lives in [`Attributes::text`]: the key at `start`,
+/// its value right after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    start: usize,
+    key_len: usize,
+    value_len: usize,
+}
+
+impl Entry {
+    fn key<'t>(&self, text: &'t str) -> &'t str {
+        &text[self.start..self.start + self.key_len]
+    }
+
+    fn value<'t>(&self, text: &'t str) -> &'t str {
+        let at = self.start + self.key_len;
+        &text[at..at + self.value_len]
+    }
+
+    fn bytes(&self) -> usize {
+        self.key_len + self.value_len
+    }
+}
+
+/// Attributes ordered by key, each key at most once; later writes win.
+#[derive(Clone, Default)]
+pub struct Attributes {
+    /// Keys and values back to back, in the order they were added.
+    text: String,
+    /// One entry per attribute, sorted by key.
+    entries: Vec<Entry>,
+    /// Bytes of `text` no entry refers to any more (replaced or removed values).
+    garbage: usize,
+}
+
+/// Packed attributes that do not describe their text (see [`Attributes::from_packed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackedError(String);
+
+impl fmt::Display for PackedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PackedError {}
+
+impl Attributes {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Room for `attributes` attributes of `bytes` bytes of keys and values in all.
+    pub fn with_capacity(attributes: usize, bytes: usize) -> Self {
+        Self { text: String::with_capacity(bytes), entries: Vec::with_capacity(attributes), garbage: 0 }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn find(&self, key: &str) -> Result<usize, usize> {
+        self.entries.binary_search_by(|e| e.key(&self.text).cmp(key))
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.find(key).ok().map(|i| self.entries[i].value(&self.text))
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.find(key).is_ok()
+    }
+
+    /// Appends a key and value to the text (not yet to the entries).
+    fn append(&mut self, key: &str, value: &str) -> Entry {
+        let start = self.text.len();
+        self.text.push_str(key);
+        self.text.push_str(value);
+        Entry { start, key_len: key.len(), value_len: value.len() }
+    }
+
+    /// Sets `key` to `value`, returning the value it replaces.
+    pub fn insert(&mut self, key: &str, value: &str) -> Option<String> {
+        match self.find(key) {
+            Ok(i) => {
+                let old = self.entries[i];
+                let previous = old.value(&self.text).to_string();
+                self.entries[i] = self.append(key, value);
+                self.garbage += old.bytes();
+                self.compact_if_worth_it();
+                Some(previous)
+            }
+            Err(i) => {
+                let entry = self.append(key, value);
+                self.entries.insert(i, entry);
+                None
+            }
+        }
+    }
+
+    /// Removes `key`, returning its value.
+    pub fn remove(&mut self, key: &str) -> Option<String> {
+        let i = self.find(key).ok()?;
+        let old = self.entries.remove(i);
+        let value = old.value(&self.text).to_string();
+        self.garbage += old.bytes();
+        self.compact_if_worth_it();
+        Some(value)
+    }
+
+    /// Keeps only the attributes for which `keep(key, value)` is true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str, &str) -> bool) {
+        let text = &self.text;
+        let mut dropped = 0;
+        self.entries.retain(|e| {
+            let kept = keep(e.key(text), e.value(text));
+            if !kept {
+                dropped += e.bytes();
+            }
+            kept
+        });
+        self.garbage += dropped;
+        self.compact_if_worth_it();
+    }
+
+    /// Rewrites the text without the bytes nobody refers to, once they are
+    /// more than half of it, so repeated writes cannot grow it without bound.
+    fn compact_if_worth_it(&mut self) {
+        if self.garbage <= 64 || self.garbage * 2 <= self.text.len() {
+            return;
+        }
+        let mut text = String::with_capacity(self.text.len() - self.garbage);
+        for e in &mut self.entries {
+            let start = text.len();
+            text.push_str(&self.text[e.start..e.start + e.bytes()]);
+            e.start = start;
+        }
+        self.text = text;
+        self.garbage = 0;
+    }
+
+    /// The attributes in key order.
+    pub fn iter(&self) -> Iter<'_> {
+        Iter { text: &self.text, entries: self.entries.iter() }
+    }
+
+    /// As `(key, value)` pairs in key order.
+    pub fn to_vec(&self) -> Vec<(String, String)> {
+        self.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    /// Restores key order after entries were appended unsorted, keeping the
+    /// last of equal keys (the sort is stable, so that is the latest write).
+    fn sort_and_dedup(&mut self, sorted_before: usize) {
+        let text = &self.text;
+        let sorted =
+            self.entries.windows(2).skip(sorted_before.saturating_sub(1)).all(|w| w[0].key(text) < w[1].key(text));
+        if sorted {
+            return;
+        }
+        self.entries.sort_by(|a, b| a.key(text).cmp(b.key(text)));
+        let mut kept = 0;
+        for i in 0..self.entries.len() {
+            let e = self.entries[i];
+            if i + 1 < self.entries.len() && e.key(text) == self.entries[i + 1].key(text) {
+                self.garbage += e.bytes();
+                continue;
+            }
+            self.entries[kept] = e;
+            kept += 1;
+        }
+        self.entries.truncate(kept);
+        self.compact_if_worth_it();
+    }
+
+    /// Attributes as they cross the component boundary: `text` and, per
+    /// attribute, three numbers in `spans`: where its key starts in `text`,
+    /// the key's byte length and the value's (which follows the key). Taken
+    /// as they are when in key order without repeats (what a well-behaved
+    /// side sends); sorted, later attributes winning, otherwise. Spans that
+    /// run past the text or cut a UTF-8 character are an error that names
+    /// the attribute.
+    pub fn from_packed(text: String, spans: &[u32]) -> Result<Self, PackedError> {
+        if !spans.len().is_multiple_of(3) {
+            return Err(PackedError(format!(
+                "{} span numbers: each attribute needs three (start, key length, value length)",
+                spans.len()
+            )));
+        }
+        let mut entries = Vec::with_capacity(spans.len() / 3);
+        let mut referenced = 0usize;
+        for (i, span) in spans.chunks_exact(3).enumerate() {
+            let (start, key_len, value_len) = (span[0] as usize, span[1] as usize, span[2] as usize);
+            let end =
+                start.checked_add(key_len).and_then(|k| k.checked_add(value_len)).filter(|&end| end <= text.len());
+            let Some(end) = end else {
+                return Err(PackedError(format!(
+                    "attribute {i}: key of {key_len} and value of {value_len} bytes from byte {start} run past \
+                     the text's {} bytes",
+                    text.len()
+                )));
+            };
+            for (what, boundary) in [("key", start), ("value", start + key_len), ("value", end)] {
+                if !text.is_char_boundary(boundary) {
+                    return Err(PackedError(format!(
+                        "attribute {i}: its {what} splits a UTF-8 character at byte {boundary}"
+                    )));
+                }
+            }
+            entries.push(Entry { start, key_len, value_len });
+            referenced += key_len + value_len;
+        }
+        let garbage = text.len().saturating_sub(referenced);
+        let mut attributes = Self { text, entries, garbage };
+        attributes.sort_and_dedup(0);
+        Ok(attributes)
+    }
+
+    /// The packed form of [`from_packed`](Self::from_packed): the text as
+    /// it is (not copied) and the spans.
+    pub fn into_packed(self) -> (String, Vec<u32>) {
+        let spans = self.spans();
+        (self.text, spans)
+    }
+
+    /// [`into_packed`](Self::into_packed) without giving the map up.
+    pub fn to_packed(&self) -> (String, Vec<u32>) {
+        (self.text.clone(), self.spans())
+    }
+
+    fn spans(&self) -> Vec<u32> {
+        let mut spans = Vec::with_capacity(self.entries.len() * 3);
+        for e in &self.entries {
+            // Both sides hold attributes of one record or file, far below 4 GiB
+            // (a wasm32 guest cannot hold more); saturate rather than wrap.
+            let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+            spans.extend([n(e.start), n(e.key_len), n(e.value_len)]);
+        }
+        spans
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> Extend<(K, V)> for Attributes {
+    /// Later pairs win over earlier ones and over existing keys.
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
+        let before = self.entries.len();
+        for (k, v) in iter {
+            let entry = self.append(k.as_ref(), v.as_ref());
+            self.entries.push(entry);
+        }
+        if self.entries.len() != before {
+            self.sort_and_dedup(before);
+        }
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for Attributes {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut a = Self::new();
+        a.extend(iter);
+        a
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> From<Vec<(K, V)>> for Attributes {
+    fn from(pairs: Vec<(K, V)>) -> Self {
+        pairs.into_iter().collect()
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>, const N: usize> From<[(K, V); N]> for Attributes {
+    fn from(pairs: [(K, V); N]) -> Self {
+        pairs.into_iter().collect()
+    }
+}
+
+impl PartialEq for Attributes {
+    /// Equal when they hold the same keys and values, however the text is laid out.
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Attributes {}
+
+impl PartialOrd for Attributes {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Attributes {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.iter().cmp(other.iter())
+    }
+}
+
+impl fmt::Debug for Attributes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl std::ops::Index<&str> for Attributes {
+    type Output = str;
+
+    /// The value of `key`; panics when there is none, as `HashMap`'s index does.
+    fn index(&self, key: &str) -> &str {
+        self.get(key).unwrap_or_else(|| panic!("no attribute {key:?}"))
+    }
+}
+
+impl<'a> IntoIterator for &'a Attributes {
+    type Item = (&'a str, &'a str);
+    type IntoIter = Iter<'a>;
+
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
+    }
+}
+
+/// Iterator of [`Attributes::iter`]: `(key, value)` in key order.
+#[derive(Clone)]
+pub struct Iter<'a> {
+    text: &'a str,
+    entries: std::slice::Iter<'a, Entry>,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.entries.next().map(|e| (e.key(self.text), e.value(self.text)))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.entries.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(a: &Attributes) -> Vec<String> {
+        a.iter().map(|(k, v)| format!("{k}={v}")).collect()
+    }
+
+    #[test]
+    fn stays_sorted_and_later_values_win() {
+        let mut a = Attributes::new();
+        assert_eq!(a.insert("b", "1"), None);
+        a.insert("a", "1");
+        a.extend([("c", "1"), ("b", "2"), ("b", "3")]);
+        assert_eq!(pairs(&a), ["a=1", "b=3", "c=1"]);
+        assert_eq!(a.insert("a", "2"), Some("1".into()));
+        assert_eq!(a.remove("c"), Some("1".into()));
+        assert_eq!(a.remove("c"), None);
+        assert_eq!((a.get("a"), a.get("b"), a.get("c")), (Some("2"), Some("3"), None));
+        assert_eq!(a, Attributes::from([("b", "3"), ("a", "2")]), "equality ignores the text's layout");
+    }
+
+    #[test]
+    fn packed_form_round_trips_without_copying_the_text() {
+        let a = Attributes::from([("level", "info"), ("k8s.pod.name", "web"), ("é", "ü")]);
+        let (text, spans) = a.clone().into_packed();
+        assert_eq!(text, concat!("level", "info", "k8s.pod.name", "web", "é", "ü"), "the text as it was written");
+        assert_eq!(spans, [9, 12, 3, 0, 5, 4, 24, 2, 2], "spans in key order");
+        assert_eq!(Attributes::from_packed(text, &spans).unwrap(), a);
+        // Unsorted and repeated keys from the other side: sorted, the last one wins.
+        let b = Attributes::from_packed("bxaybz".into(), &[0, 1, 1, 2, 1, 1, 4, 1, 1]).unwrap();
+        assert_eq!(pairs(&b), ["a=y", "b=z"]);
+        assert_eq!(b.into_packed(), ("bxaybz".to_string(), vec![2, 1, 1, 4, 1, 1]));
+    }
+
+    #[test]
+    fn bad_packed_spans_are_errors_that_say_where() {
+        let err = |text: &str, spans: &[u32]| Attributes::from_packed(text.into(), spans).unwrap_err().to_string();
+        assert!(err("ab", &[0, 1]).contains("each attribute needs three"));
+        assert!(
+            err("ab", &[0, 1, 1, 2, 1, 0]).contains("attribute 1: key of 1 and value of 0 bytes from byte 2 run past")
+        );
+        assert!(err("aé", &[0, 2, 1]).contains("attribute 0: its value splits a UTF-8 character at byte 2"));
+        assert!(err("ab", &[u32::MAX, u32::MAX, u32::MAX]).contains("run past"));
+    }
+
+    #[test]
+    fn rewrites_do_not_grow_the_text_without_bound() {
+        let mut a = Attributes::new();
+        for i in 0..10_000 {
+            a.insert("counter", &i.to_string());
+            a.insert(&format!("k{}", i % 3), "value");
+        }
+        assert_eq!(a.get("counter"), Some("9999"));
+        assert_eq!(a.len(), 4);
+        assert!(a.text.len() < 200, "text is {} bytes", a.text.len());
+        a.retain(|k, _| k != "counter");
+        assert_eq!(pairs(&a), ["k0=value", "k1=value", "k2=value"]);
+    }
+}
