@@ -12,27 +12,42 @@
 use std::cmp::Ordering;
 use std::fmt;
 
-/// Where one attribute lives in [`Attributes::text`]: the key at `start`,
-/// its value right after it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Entry {
-    start: usize,
-    key_len: usize,
-    value_len: usize,
+/// Where one attribute lives in [`Attributes::text`]: `[start, key length,
+/// value length]`, the value right after the key. The same three numbers as
+/// the WIT `spans`, so the list crosses the boundary without being rebuilt.
+type Entry = [u32; 3];
+
+/// The parts of an [`Entry`]. Keys are compared as bytes, which orders UTF-8
+/// as `str` does without checking character boundaries on every comparison
+/// (sorting was a tenth of a log processor's time).
+trait Span {
+    fn start(&self) -> usize;
+    fn bytes(&self) -> usize;
+    fn key_bytes<'t>(&self, text: &'t str) -> &'t [u8];
+    fn key<'t>(&self, text: &'t str) -> &'t str;
+    fn value<'t>(&self, text: &'t str) -> &'t str;
 }
 
-impl Entry {
-    fn key<'t>(&self, text: &'t str) -> &'t str {
-        &text[self.start..self.start + self.key_len]
-    }
-
-    fn value<'t>(&self, text: &'t str) -> &'t str {
-        let at = self.start + self.key_len;
-        &text[at..at + self.value_len]
+impl Span for Entry {
+    fn start(&self) -> usize {
+        self[0] as usize
     }
 
     fn bytes(&self) -> usize {
-        self.key_len + self.value_len
+        self[1] as usize + self[2] as usize
+    }
+
+    fn key_bytes<'t>(&self, text: &'t str) -> &'t [u8] {
+        &text.as_bytes()[self.start()..self.start() + self[1] as usize]
+    }
+
+    fn key<'t>(&self, text: &'t str) -> &'t str {
+        &text[self.start()..self.start() + self[1] as usize]
+    }
+
+    fn value<'t>(&self, text: &'t str) -> &'t str {
+        let at = self.start() + self[1] as usize;
+        &text[at..at + self[2] as usize]
     }
 }
 
@@ -78,7 +93,7 @@ impl Attributes {
     }
 
     fn find(&self, key: &str) -> Result<usize, usize> {
-        self.entries.binary_search_by(|e| e.key(&self.text).cmp(key))
+        self.entries.binary_search_by(|e| e.key_bytes(&self.text).cmp(key.as_bytes()))
     }
 
     /// The value of `key`.
@@ -90,27 +105,35 @@ impl Attributes {
         self.find(key).is_ok()
     }
 
-    /// Appends a key and value to the text (not yet to the entries).
-    fn append(&mut self, key: &str, value: &str) -> Entry {
-        let start = self.text.len();
+    /// Appends a key and value to the text (not yet to the entries). `None`
+    /// if that would take the text past 4 GiB, which offsets of 32 bits cannot
+    /// address: such an attribute is not stored. (The pipeline's line-size
+    /// limit keeps a record's attributes far below that.)
+    fn append(&mut self, key: &str, value: &str) -> Option<Entry> {
+        let start = u32::try_from(self.text.len()).ok()?;
+        let key_len = u32::try_from(key.len()).ok()?;
+        let value_len = u32::try_from(value.len()).ok()?;
+        start.checked_add(key_len)?.checked_add(value_len)?;
         self.text.push_str(key);
         self.text.push_str(value);
-        Entry { start, key_len: key.len(), value_len: value.len() }
+        Some([start, key_len, value_len])
     }
 
-    /// Sets `key` to `value`, returning the value it replaces.
+    /// Sets `key` to `value`, returning the value it replaces. (One that
+    /// would take the text past 4 GiB is not stored, and gives `None`.)
     pub fn insert(&mut self, key: &str, value: &str) -> Option<String> {
         match self.find(key) {
             Ok(i) => {
                 let old = self.entries[i];
                 let previous = old.value(&self.text).to_string();
-                self.entries[i] = self.append(key, value);
+                let entry = self.append(key, value)?;
+                self.entries[i] = entry;
                 self.garbage += old.bytes();
                 self.compact_if_worth_it();
                 Some(previous)
             }
             Err(i) => {
-                let entry = self.append(key, value);
+                let entry = self.append(key, value)?;
                 self.entries.insert(i, entry);
                 None
             }
@@ -151,8 +174,9 @@ impl Attributes {
         let mut text = String::with_capacity(self.text.len() - self.garbage);
         for e in &mut self.entries {
             let start = text.len();
-            text.push_str(&self.text[e.start..e.start + e.bytes()]);
-            e.start = start;
+            text.push_str(&self.text[e.start()..e.start() + e.bytes()]);
+            // No longer than before, so still within 32 bits.
+            e[0] = start as u32;
         }
         self.text = text;
         self.garbage = 0;
@@ -171,17 +195,20 @@ impl Attributes {
     /// Restores key order after entries were appended unsorted, keeping the
     /// last of equal keys (the sort is stable, so that is the latest write).
     fn sort_and_dedup(&mut self, sorted_before: usize) {
-        let text = &self.text;
-        let sorted =
-            self.entries.windows(2).skip(sorted_before.saturating_sub(1)).all(|w| w[0].key(text) < w[1].key(text));
+        let text = self.text.as_str();
+        let sorted = self
+            .entries
+            .windows(2)
+            .skip(sorted_before.saturating_sub(1))
+            .all(|w| w[0].key_bytes(text) < w[1].key_bytes(text));
         if sorted {
             return;
         }
-        self.entries.sort_by(|a, b| a.key(text).cmp(b.key(text)));
+        self.entries.sort_by(|a, b| a.key_bytes(text).cmp(b.key_bytes(text)));
         let mut kept = 0;
         for i in 0..self.entries.len() {
             let e = self.entries[i];
-            if i + 1 < self.entries.len() && e.key(text) == self.entries[i + 1].key(text) {
+            if i + 1 < self.entries.len() && e.key_bytes(text) == self.entries[i + 1].key_bytes(text) {
                 self.garbage += e.bytes();
                 continue;
             }
@@ -226,7 +253,7 @@ impl Attributes {
                     )));
                 }
             }
-            entries.push(Entry { start, key_len, value_len });
+            entries.push([span[0], span[1], span[2]]);
             referenced += key_len + value_len;
         }
         let garbage = text.len().saturating_sub(referenced);
@@ -236,26 +263,14 @@ impl Attributes {
     }
 
     /// The packed form of [`from_packed`](Self::from_packed): the text as
-    /// it is (not copied) and the spans.
+    /// it is and the spans, neither copied.
     pub fn into_packed(self) -> (String, Vec<u32>) {
-        let spans = self.spans();
-        (self.text, spans)
+        (self.text, self.entries.into_flattened())
     }
 
     /// [`into_packed`](Self::into_packed) without giving the map up.
     pub fn to_packed(&self) -> (String, Vec<u32>) {
-        (self.text.clone(), self.spans())
-    }
-
-    fn spans(&self) -> Vec<u32> {
-        let mut spans = Vec::with_capacity(self.entries.len() * 3);
-        for e in &self.entries {
-            // Both sides hold attributes of one record or file, far below 4 GiB
-            // (a wasm32 guest cannot hold more); saturate rather than wrap.
-            let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
-            spans.extend([n(e.start), n(e.key_len), n(e.value_len)]);
-        }
-        spans
+        (self.text.clone(), self.entries.as_flattened().to_vec())
     }
 }
 
@@ -263,9 +278,12 @@ impl<K: AsRef<str>, V: AsRef<str>> Extend<(K, V)> for Attributes {
     /// Later pairs win over earlier ones and over existing keys.
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
         let before = self.entries.len();
+        let iter = iter.into_iter();
+        self.entries.reserve(iter.size_hint().0);
         for (k, v) in iter {
-            let entry = self.append(k.as_ref(), v.as_ref());
-            self.entries.push(entry);
+            if let Some(entry) = self.append(k.as_ref(), v.as_ref()) {
+                self.entries.push(entry);
+            }
         }
         if self.entries.len() != before {
             self.sort_and_dedup(before);

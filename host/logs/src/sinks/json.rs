@@ -1,8 +1,10 @@
-//! JSON strings for the sinks that write JSON by hand. Log text is mostly runs
-//! of bytes that need no escaping; finding the next byte that does eight bytes
-//! at a time and copying the run whole is several times faster than
-//! serde_json's byte-by-byte escaper, which was the biggest single cost of the
-//! file sink. The output is byte for byte what serde_json writes (tested).
+//! JSON strings for the sinks that write JSON by hand. The next byte that
+//! needs escaping is found eight bytes at a time and the run before it copied
+//! whole: attribute values, which rarely need any, cost a scan and a copy.
+//! A body that is itself JSON has a quote every few bytes, which leaves less
+//! to gain: a 230-byte JSON body and ten 32-byte values took 0.28–0.41 s per
+//! million against serde_json's 0.37–0.53 s (interleaved rounds, release
+//! build). The output is byte for byte what serde_json writes (tested).
 
 /// Appends `s` as a JSON string literal, quotes included, escaped as
 /// serde_json escapes (`\"`, `\\`, `\n`-style escapes for the five that
