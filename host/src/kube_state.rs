@@ -107,7 +107,21 @@ impl KubeStateJob {
     /// leader, or restarting) is a successful scrape with no series.
     pub fn collect(&self) -> CallOutcome<Vec<MetricFamily>> {
         let CallOutcome { result, report } = self.collect_text();
-        CallOutcome { result: result.and_then(|text| text.families()), report }
+        let result = result.and_then(|text| {
+            let families = text.families();
+            self.recycle(text);
+            families
+        });
+        CallOutcome { result, report }
+    }
+
+    /// Give a collect's text back to the instance once it has been read, so
+    /// the next collect writes into the same memory.
+    pub fn recycle(&self, text: CollectedText) {
+        let mut guard = self.instance.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(instance) = guard.as_mut() {
+            instance.recycle(text.into_buffer());
+        }
     }
 
     /// [`collect`](Self::collect) as the plugin wrote it, before it is read

@@ -83,6 +83,11 @@ impl<E> LongLived<E> {
         &self.name
     }
 
+    /// The store's state between calls.
+    pub(super) fn data_mut(&mut self) -> &mut PluginState {
+        self.store.data_mut()
+    }
+
     /// True once a call trapped or ran out of a limit.
     pub(super) fn is_poisoned(&self) -> bool {
         self.poisoned
