@@ -9,7 +9,6 @@
 //! are two allocations whatever their number, and crossing the boundary moves
 //! one string and one list of numbers instead of two strings per attribute.
 
-use std::cmp::Ordering;
 use std::fmt;
 
 /// Where one attribute lives in [`Attributes::text`]: `[start, key length,
@@ -77,11 +76,6 @@ impl std::error::Error for PackedError {}
 impl Attributes {
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// Room for `attributes` attributes of `bytes` bytes of keys and values in all.
-    pub fn with_capacity(attributes: usize, bytes: usize) -> Self {
-        Self { text: String::with_capacity(bytes), entries: Vec::with_capacity(attributes), garbage: 0 }
     }
 
     pub fn len(&self) -> usize {
@@ -319,18 +313,6 @@ impl PartialEq for Attributes {
 }
 
 impl Eq for Attributes {}
-
-impl PartialOrd for Attributes {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Attributes {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.iter().cmp(other.iter())
-    }
-}
 
 impl fmt::Debug for Attributes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

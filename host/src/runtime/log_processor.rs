@@ -364,14 +364,11 @@ impl WasmProcessorShared {
                 invalid += 1;
                 String::from_utf8_lossy(e.as_bytes()).into_owned()
             });
-            let attributes = if r.attributes.spans.is_empty() && r.attributes.text.is_empty() {
-                Attributes::new()
-            } else {
+            let attributes =
                 Attributes::from_packed(r.attributes.text, &r.attributes.spans).map_err(|e| CallFailure {
                     reason: FailureReason::PluginError,
                     message: format!("returned record {} with bad attributes: {e}", out.len()),
-                })?
-            };
+                })?;
             out.push(LogRecord { timestamp_ns: r.timestamp_ns, body, attributes, source: source.clone() });
         }
         if invalid > 0 {

@@ -215,11 +215,7 @@ mod wire {
             .into_iter()
             .enumerate()
             .map(|(i, r)| {
-                let attributes = if r.attributes.spans.is_empty() {
-                    Attributes::new()
-                } else {
-                    attributes(r.attributes, &|| format!("record {i}"))?
-                };
+                let attributes = attributes(r.attributes, &|| format!("record {i}"))?;
                 Ok(LogRecord { timestamp_ns: r.timestamp_ns, body: r.body, attributes, source: r.source })
             })
             .collect::<Result<_, PluginError>>()?;
