@@ -98,6 +98,8 @@ fn main() {
             job.recycle(text);
             series = families.iter().map(|f| f.metrics.len()).sum::<usize>();
         }
+        let in_order: Vec<String> = collects.iter().map(|d| format!("{:.0}", d.as_secs_f64() * 1000.0)).collect();
+        let in_order = in_order.join(" ");
         collects.sort();
         reads.sort();
         cpu.sort();
@@ -122,6 +124,7 @@ fn main() {
             collects[0].as_secs_f64() * 1000.0,
             bytes as f64 / 1048576.0
         );
+        println!("  each collect in order (ms): {in_order}");
         // Wall-clock time stretches when other processes share the cores;
         // the call's own CPU time does not.
         println!(
