@@ -8,6 +8,7 @@ use super::network::{self, CallHttpHooks, TargetAddress};
 use super::stdio::CappedOutput;
 use super::{LoadedPlugin, Sandbox};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap, UpdateDeadline};
@@ -213,6 +214,48 @@ impl PluginState {
     }
 }
 
+/// The CPU time a call's future spends being polled, whichever threads
+/// poll it. On a tokio worker the thread runs other tasks between the
+/// call's polls, so the thread's own clock would charge their time to it.
+#[derive(Debug, Default)]
+pub(super) struct CpuMeter {
+    /// Summed over the polls that have ended, in nanoseconds.
+    spent_ns: AtomicU64,
+    /// The thread's CPU clock when the current poll began, in nanoseconds.
+    poll_began_ns: AtomicU64,
+}
+
+impl CpuMeter {
+    /// Drive `future`, counting the CPU time of each of its polls.
+    pub(super) async fn meter<F: Future>(&self, future: F) -> F::Output {
+        let mut future = std::pin::pin!(future);
+        std::future::poll_fn(|cx| {
+            let began = thread_cpu_time();
+            self.poll_began_ns.store(as_nanos(began), Ordering::Relaxed);
+            let polled = future.as_mut().poll(cx);
+            let spent = thread_cpu_time().saturating_sub(began);
+            self.spent_ns.fetch_add(as_nanos(spent), Ordering::Relaxed);
+            polled
+        })
+        .await
+    }
+
+    /// CPU time so far, counted from inside a poll (the epoch callback).
+    pub(super) fn used_so_far(&self) -> Duration {
+        let this_poll = as_nanos(thread_cpu_time()).saturating_sub(self.poll_began_ns.load(Ordering::Relaxed));
+        Duration::from_nanos(self.spent_ns.load(Ordering::Relaxed).saturating_add(this_poll))
+    }
+
+    /// CPU time of the polls that have ended.
+    pub(super) fn total(&self) -> Duration {
+        Duration::from_nanos(self.spent_ns.load(Ordering::Relaxed))
+    }
+}
+
+fn as_nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
 pub(super) fn thread_cpu_time() -> Duration {
     nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
         .map(|t| Duration::new(t.tv_sec() as u64, t.tv_nsec() as u32))
@@ -233,28 +276,60 @@ impl LoadedPlugin {
         flatten_plugin_result(outcome, &masker)
     }
 
-    /// Collect from one target.
+    /// Collect from one target, blocking this thread until the call ends
+    /// (the CLI; the agent awaits [`Self::collect_async`]).
     pub fn collect(&self, sandbox: &Sandbox, target: &Target, config: &str) -> CallOutcome<Vec<MetricFamily>> {
-        let (outcome, masker) = self.call(sandbox, &target.address, true, async |exporter, store| {
-            let returned = exporter.call_collect(&mut *store, target, config).await?;
-            // What the host passed through comes first, as the plugin asked for it.
-            Ok(returned.map(|families| {
-                let mut all = std::mem::take(&mut store.data_mut().passthrough);
-                all.extend(families);
-                all
-            }))
-        });
+        block_on(self.collect_async(sandbox, target, config)).unwrap_or_else(|message| CallOutcome {
+            result: Err(CallFailure { reason: FailureReason::Instantiate, message }),
+            report: CallReport::default(),
+        })
+    }
+
+    /// Collect from one target as a task of the caller's runtime. The call
+    /// runs on the worker that polls it, beside the HTTP connection tasks it
+    /// spawns, so a probe's requests and responses are not handed between
+    /// threads; wasm that computes yields at every epoch tick.
+    pub async fn collect_async(
+        &self,
+        sandbox: &Sandbox,
+        target: &Target,
+        config: &str,
+    ) -> CallOutcome<Vec<MetricFamily>> {
+        let (outcome, masker) = self
+            .call_async(sandbox, &target.address, true, async |exporter, store| {
+                let returned = exporter.call_collect(&mut *store, target, config).await?;
+                // What the host passed through comes first, as the plugin asked for it.
+                Ok(returned.map(|families| {
+                    let mut all = std::mem::take(&mut store.data_mut().passthrough);
+                    all.extend(families);
+                    all
+                }))
+            })
+            .await;
         flatten_plugin_result(outcome, &masker)
     }
 
-    /// Run one export on a fresh instance. Blocks the calling thread (a
-    /// blocking-pool thread in the agent) until the call ends or its
+    /// [`Self::call_async`], blocking the calling thread until it ends.
+    fn call<R>(
+        &self,
+        sandbox: &Sandbox,
+        target: &str,
+        to_target: bool,
+        f: impl AsyncFnOnce(&Exporter, &mut Store<PluginState>) -> wasmtime::Result<R>,
+    ) -> (CallOutcome<R>, SecretMasker) {
+        block_on(self.call_async(sandbox, target, to_target, f)).unwrap_or_else(|message| {
+            let failure = CallFailure { reason: FailureReason::Instantiate, message };
+            (CallOutcome { result: Err(failure), report: CallReport::default() }, SecretMasker::default())
+        })
+    }
+
+    /// Run one export on a fresh instance, until the call ends or its
     /// deadline passes; the deadline also covers time spent waiting on
     /// sockets and HTTP, which the epoch cannot interrupt. Also returns the
     /// masker of the secrets the plugin was given, for its error messages.
     /// Only a collect (`to_target`) may use the network, and only towards
     /// `target`.
-    fn call<R>(
+    async fn call_async<R>(
         &self,
         sandbox: &Sandbox,
         target: &str,
@@ -263,7 +338,7 @@ impl LoadedPlugin {
     ) -> (CallOutcome<R>, SecretMasker) {
         let _ticking = self.epoch.enter();
         let started = Instant::now();
-        let cpu_start = thread_cpu_time();
+        let cpu = Arc::new(CpuMeter::default());
         let stdout = CappedOutput::new(sandbox.stdio_bytes);
         let stderr = CappedOutput::new(sandbox.stdio_bytes);
         let mut report = CallReport::default();
@@ -319,14 +394,16 @@ impl LoadedPlugin {
         let wall = sandbox.wall_timeout;
         let cpu_limit = sandbox.cpu_limit;
         store.set_epoch_deadline(1);
+        let meter = cpu.clone();
         store.epoch_deadline_callback(move |_ctx| {
             if started.elapsed() > wall {
                 return Err(wasmtime::Error::new(Deadline::Wall(wall)));
             }
-            if thread_cpu_time().saturating_sub(cpu_start) > cpu_limit {
+            if meter.used_so_far() > cpu_limit {
                 return Err(wasmtime::Error::new(Deadline::Cpu(cpu_limit)));
             }
-            Ok(UpdateDeadline::Continue(1))
+            // Give the worker back to the other tasks once a tick.
+            Ok(UpdateDeadline::Yield(1))
         });
 
         let pre = &self.pre;
@@ -348,18 +425,17 @@ impl LoadedPlugin {
         // callback; this timer catches a call parked in a host wait.
         // (The timer is made inside the future: it needs the runtime's clock.)
         let bounded = async { tokio::time::timeout(wall + HOST_WAIT_GRACE, run).await };
-        let result = match block_on(bounded) {
-            Ok(Ok(result)) => result,
-            Ok(Err(_elapsed)) => Err(CallFailure {
+        let result = match cpu.meter(bounded).await {
+            Ok(result) => result,
+            Err(_elapsed) => Err(CallFailure {
                 reason: FailureReason::Timeout,
                 message: format!("wall-clock timeout of {wall:?} reached while waiting on the network"),
             }),
-            Err(message) => Err(CallFailure { reason: FailureReason::Instantiate, message }),
         };
 
         let state = store.data();
         report.duration = started.elapsed();
-        report.cpu_time = thread_cpu_time().saturating_sub(cpu_start);
+        report.cpu_time = cpu.total();
         report.memory_high_water = state.limiter.high_water;
         report.log_lines_dropped = state.log_lines_dropped;
         let log_budget = state.log_lines_left;
@@ -522,4 +598,39 @@ pub(super) fn emit_stdio(plugin: &str, target: &str, stream: &str, bytes: &[u8],
         }
     }
     (dropped, emitted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Burn `amount` of this thread's CPU time.
+    fn spin(amount: Duration) {
+        let until = thread_cpu_time() + amount;
+        while thread_cpu_time() < until {
+            std::hint::black_box(0u64);
+        }
+    }
+
+    #[test]
+    fn cpu_meter_counts_only_the_calls_own_polls() {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let meter = CpuMeter::default();
+        let thread_start = thread_cpu_time();
+        runtime.block_on(async {
+            let call = async {
+                spin(Duration::from_millis(20));
+                tokio::task::yield_now().await;
+                spin(Duration::from_millis(20));
+            };
+            // Polled after the call's first poll, so it runs while the call is parked.
+            let neighbour = async { spin(Duration::from_millis(100)) };
+            tokio::join!(meter.meter(call), neighbour);
+        });
+        let thread_total = thread_cpu_time() - thread_start;
+        assert!(thread_total >= Duration::from_millis(140), "the thread spun {thread_total:?}");
+        let counted = meter.total();
+        assert!(counted >= Duration::from_millis(40), "counted {counted:?}");
+        assert!(counted < Duration::from_millis(100), "counted {counted:?}: the neighbour's time was charged");
+    }
 }

@@ -143,7 +143,8 @@ impl Job {
             Collector::Plugin { plugin, sandbox, config_json } => {
                 let target = self.plugin_target(spec);
                 let (plugin, sandbox, config_json) = (plugin.clone(), sandbox.clone(), config_json.clone());
-                let call = tokio::task::spawn_blocking(move || plugin.collect(&sandbox, &target, &config_json));
+                // A task of its own, so a host panic fails this call alone.
+                let call = tokio::spawn(async move { plugin.collect_async(&sandbox, &target, &config_json).await });
                 // The epoch deadline stops wasm at the timeout; this outer
                 // timeout only matters if a host call hangs.
                 match tokio::time::timeout(timeout + Duration::from_secs(2), call).await {
