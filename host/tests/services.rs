@@ -309,3 +309,89 @@ fn etcd_over_mutual_tls_passes_every_family_through_and_fails_clearly() {
         "etcd's refusal of a missing client certificate (a TLS 1.3 alert) is named:\n{log}"
     );
 }
+
+/// `GET path` with an `Accept` header over plain HTTP/1.0: (Content-Type, body).
+fn get_accepting(addr: &str, path: &str, accept: &str) -> (String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: {accept}\r\n\r\n").unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let end = response.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head") + 4;
+    let head = String::from_utf8_lossy(&response[..end]).to_string();
+    assert!(head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"), "{head}");
+    let content_type = head
+        .lines()
+        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-type")))
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_default();
+    (content_type, response[end..].to_vec())
+}
+
+/// What the passthrough asks etcd for (protobuf, which Go's client library
+/// serves) reads as the same families as etcd's text format: names in
+/// order, types, every series' labels, histogram buckets with `+Inf`, and
+/// the values of the families an idle member does not change.
+#[test]
+fn etcd_protobuf_exposition_reads_as_its_text_format() {
+    use wasmon::runtime::model::MetricValue as V;
+    use wasmon::scrape::protobuf;
+    let etcd = Etcd::start();
+    let (content_type, body) = get_accepting(&etcd.addr, "/metrics", protobuf::ACCEPT_PROTOBUF_FIRST);
+    assert!(protobuf::is_protobuf(&content_type), "etcd answered {content_type:?}");
+    let from_protobuf = protobuf::parse(&body).unwrap();
+    let (text_type, text) = get_accepting(&etcd.addr, "/metrics", "text/plain;version=0.0.4");
+    assert!(text_type.starts_with("text/plain"), "{text_type}");
+    let from_text = parse("etcd text /metrics", std::str::from_utf8(&text).unwrap());
+
+    // Both print as `MetricKind::Gauge` and so on: the same WIT enum, generated twice.
+    let kind = |debug: String| debug.rsplit("::").next().unwrap_or_default().to_string();
+    let ours: Vec<(String, String)> =
+        from_protobuf.iter().map(|f| (f.name.clone(), kind(format!("{:?}", f.kind)))).collect();
+    let theirs: Vec<(String, String)> =
+        from_text.iter().map(|f| (f.name.clone(), kind(format!("{:?}", f.kind)))).collect();
+    assert_eq!(ours, theirs, "family names, order and types");
+    assert!(ours.len() > 100, "only {} families", ours.len());
+
+    // Per series: labels, and the value's shape (histogram bounds, summary quantiles).
+    let mut checked_buckets = 0;
+    for (ours, theirs) in from_protobuf.iter().zip(&from_text) {
+        let our_series: Vec<Vec<(String, String)>> =
+            ours.metrics.iter().map(|m| m.labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect()).collect();
+        let their_series: Vec<Vec<(String, String)>> = theirs
+            .metrics
+            .iter()
+            .map(|m| m.labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect())
+            .collect();
+        assert_eq!(our_series, their_series, "{}: series", ours.name);
+        for (m, t) in ours.metrics.iter().zip(&theirs.metrics) {
+            match (&m.value, &t.value) {
+                (V::Histogram(h), wasmon_sdk::MetricValue::Histogram(th)) => {
+                    let bounds: Vec<f64> = h.buckets.iter().map(|b| b.upper_bound).collect();
+                    let their_bounds: Vec<f64> = th.buckets.iter().map(|b| b.upper_bound).collect();
+                    assert_eq!(bounds, their_bounds, "{}: bucket bounds", ours.name);
+                    assert_eq!(bounds.last(), Some(&f64::INFINITY), "{}", ours.name);
+                    checked_buckets += 1;
+                }
+                (V::Summary(s), wasmon_sdk::MetricValue::Summary(ts)) => {
+                    let q: Vec<f64> = s.quantiles.iter().map(|q| q.quantile).collect();
+                    let tq: Vec<f64> = ts.quantiles.iter().map(|q| q.quantile).collect();
+                    assert_eq!(q, tq, "{}: quantiles", ours.name);
+                }
+                (V::Counter(_), wasmon_sdk::MetricValue::Counter(_))
+                | (V::Gauge(_), wasmon_sdk::MetricValue::Gauge(_)) => {}
+                (m, t) => panic!("{}: value {m:?} against {t:?}", ours.name),
+            }
+        }
+    }
+    assert!(checked_buckets > 10, "only {checked_buckets} histograms");
+    let value_of = |families: &[wasmon::runtime::model::MetricFamily], name: &str| {
+        families.iter().find(|f| f.name == name).and_then(|f| match f.metrics.first()?.value {
+            V::Gauge(v) | V::Counter(v) => Some(v),
+            _ => None,
+        })
+    };
+    for name in ["etcd_server_has_leader", "etcd_server_is_leader", "etcd_debugging_mvcc_db_total_size_in_bytes"] {
+        assert_eq!(value_of(&from_protobuf, name), value(&from_text, name, &[]), "{name}");
+    }
+}

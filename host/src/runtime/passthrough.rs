@@ -1,11 +1,13 @@
-//! The host side of `wasmon:plugin/passthrough`: a Prometheus text endpoint
-//! of the scrape target fetched with the call's `wasi:http` rules, parsed
-//! natively and added to the call's result, so its lines never cross the
-//! component boundary.
+//! The host side of `wasmon:plugin/passthrough`: a Prometheus endpoint of
+//! the scrape target fetched with the call's `wasi:http` rules, parsed
+//! natively (protobuf when the target offers it, else the text format) and
+//! added to the call's result, so its lines never cross the component
+//! boundary.
 
 use super::bindings::wasmon::plugin::passthrough::{Host, ScrapeError};
 use super::call::PluginState;
 use super::network::{self, HttpEgress};
+use crate::scrape::protobuf;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use std::sync::Arc;
@@ -18,13 +20,19 @@ const STATUS_EXCERPT_CHARS: usize = 200;
 impl Host for PluginState {
     async fn scrape(&mut self, path: String) -> Result<Vec<String>, ScrapeError> {
         let request = self.request(&path)?;
-        let body = request.fetch().await?;
-        let text = std::str::from_utf8(&body)
-            .map_err(|e| ScrapeError::InvalidData(format!("the body is not UTF-8 text ({e})")))?;
-        let families =
-            wasmon_sdk::text::parse(text).map_err(|e| ScrapeError::InvalidData(format!("not Prometheus text: {e}")))?;
+        let (content_type, body) = request.fetch().await?;
+        let families = if protobuf::is_protobuf(&content_type) {
+            protobuf::parse(&body)
+                .map_err(|e| ScrapeError::InvalidData(format!("not Prometheus protobuf exposition: {e}")))?
+        } else {
+            let text = std::str::from_utf8(&body)
+                .map_err(|e| ScrapeError::InvalidData(format!("the body is not UTF-8 text ({e})")))?;
+            let families = wasmon_sdk::text::parse(text)
+                .map_err(|e| ScrapeError::InvalidData(format!("not Prometheus text: {e}")))?;
+            families.into_iter().map(crate::scrape::from_sdk).collect()
+        };
         let names = families.iter().map(|f| f.name.clone()).collect();
-        self.passthrough.extend(families.into_iter().map(crate::scrape::from_sdk));
+        self.passthrough.extend(families);
         Ok(names)
     }
 }
@@ -55,7 +63,10 @@ impl PluginState {
             )));
         }
         let empty = http_body_util::Empty::<Bytes>::new().map_err(|e| match e {}).boxed_unsync();
+        // Servers with protobuf (Go's client library) then skip the text
+        // encoding, and the host the text parsing: both cost more.
         let request = http::Request::get(format!("http://{}{path}", hooks.target))
+            .header(http::header::ACCEPT, protobuf::ACCEPT_PROTOBUF_FIRST)
             .body(empty)
             .map_err(|e| ScrapeError::InvalidRequest(format!("{path:?}: {e}")))?;
         let (egress, request) =
@@ -72,13 +83,20 @@ impl PluginState {
 }
 
 impl Fetch {
-    /// Send the request and read the whole body of a 2xx answer.
-    async fn fetch(self) -> Result<Bytes, ScrapeError> {
+    /// Send the request and read the whole body of a 2xx answer, with its
+    /// `Content-Type` (empty when there is none).
+    async fn fetch(self) -> Result<(String, Bytes), ScrapeError> {
         let Fetch { egress, request, deadline, plugin, target, limit } = self;
         let response = network::send(&egress, request, deadline, &plugin, &target)
             .await
             .map_err(|(code, reason)| ScrapeError::Unavailable(format!("{reason} ({})", error_code_name(&code))))?;
         let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
         let read = http_body_util::Limited::new(response.into_body(), limit).collect();
         let body = match tokio::time::timeout_at(deadline.into(), read).await {
             Err(_) => return Err(ScrapeError::Unavailable("the body did not arrive before the scrape timeout".into())),
@@ -94,7 +112,7 @@ impl Fetch {
             let excerpt: String = String::from_utf8_lossy(&body).chars().take(STATUS_EXCERPT_CHARS).collect();
             return Err(ScrapeError::Status((status, excerpt.trim().to_string())));
         }
-        Ok(body)
+        Ok((content_type, body))
     }
 }
 
