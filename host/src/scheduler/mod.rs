@@ -142,14 +142,14 @@ impl Job {
         match &self.collector {
             Collector::Plugin { plugin, sandbox, config_json } => {
                 let target = self.plugin_target(spec);
-                let (plugin, sandbox, config_json) = (plugin.clone(), sandbox.clone(), config_json.clone());
-                // A task of its own, so a host panic fails this call alone.
-                let call = tokio::spawn(async move { plugin.collect_async(&sandbox, &target, &config_json).await });
+                // Polled right here rather than spawned: a task of its own
+                // would cost a hand-off to it and back on every collect.
+                let call = catch_panic(plugin.collect_async(sandbox, &target, config_json));
                 // The epoch deadline stops wasm at the timeout; this outer
                 // timeout only matters if a host call hangs.
                 match tokio::time::timeout(timeout + Duration::from_secs(2), call).await {
                     Ok(Ok(outcome)) => outcome,
-                    Ok(Err(join_error)) => failed(FailureReason::Trap, format!("host task failed: {join_error}")),
+                    Ok(Err(panic)) => failed(FailureReason::Trap, format!("host task failed: {panic}")),
                     Err(_) => {
                         failed(FailureReason::Timeout, "a host call did not return before the scrape timeout".into())
                     }
@@ -178,6 +178,27 @@ impl Job {
             }
         }
     }
+}
+
+/// Poll `future` on this task, a panic in it becoming an error (as a
+/// spawned task's `JoinError` would), so a host bug fails one call alone.
+async fn catch_panic<F: Future>(future: F) -> Result<F::Output, String> {
+    let mut future = std::pin::pin!(future);
+    std::future::poll_fn(|cx| {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(std::task::Poll::Ready(output)) => std::task::Poll::Ready(Ok(output)),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic without a message".into());
+                std::task::Poll::Ready(Err(format!("panicked: {message}")))
+            }
+        }
+    })
+    .await
 }
 
 fn failed(reason: FailureReason, message: String) -> crate::runtime::CallOutcome<Vec<MetricFamily>> {
@@ -1261,6 +1282,21 @@ pub(crate) fn series_hash(name: &str, labels: &[Label]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_panic_in_a_collect_fails_that_collect_alone() {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let (panicked, after) = runtime.block_on(async {
+            let panicked = catch_panic(async {
+                tokio::task::yield_now().await;
+                panic!("a host bug at {}", 42)
+            })
+            .await;
+            (panicked, catch_panic(async { 7 }).await)
+        });
+        assert_eq!(panicked.map(|()| ()), Err("panicked: a host bug at 42".to_string()));
+        assert_eq!(after, Ok(7), "the task goes on");
+    }
 
     #[test]
     fn spreads_targets_within_the_interval() {
