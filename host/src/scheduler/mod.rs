@@ -1294,7 +1294,7 @@ mod tests {
             .await;
             (panicked, catch_panic(async { 7 }).await)
         });
-        assert_eq!(panicked.map(|()| ()), Err("panicked: a host bug at 42".to_string()));
+        assert_eq!(panicked, Err("panicked: a host bug at 42".to_string()));
         assert_eq!(after, Ok(7), "the task goes on");
     }
 
