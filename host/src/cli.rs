@@ -181,8 +181,10 @@ pub fn main() -> anyhow::Result<()> {
     let cache_dir = cli.cache_dir.clone().unwrap_or_else(default_cache_dir);
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        // Plugin calls run on blocking threads; give wasm room below its own
-        // stack limit (runtime::MAX_WASM_STACK) so overflow traps cleanly.
+        // Plugin calls run on these threads (exporters on the workers,
+        // kube-state and log processors on blocking threads); give wasm room
+        // below its own stack limit (runtime::MAX_WASM_STACK) so overflow
+        // traps cleanly.
         .thread_stack_size(8 << 20)
         .build()?;
     match cli.command {
