@@ -265,24 +265,23 @@ pub(super) fn thread_cpu_time() -> Duration {
 impl LoadedPlugin {
     /// Ask the plugin to describe itself.
     pub fn describe(&self, sandbox: &Sandbox) -> CallOutcome<PluginInfo> {
-        self.call(sandbox, "describe", false, async |exporter, store| exporter.call_describe(store).await).0
+        let call =
+            self.call_async(sandbox, "describe", false, async |exporter, store| exporter.call_describe(store).await);
+        block_on(call).map(|(outcome, _)| outcome).unwrap_or_else(unstarted)
     }
 
     /// Ask the plugin to check its config section.
     pub fn check_config(&self, sandbox: &Sandbox, config: &str) -> CallOutcome<()> {
-        let (outcome, masker) = self.call(sandbox, "check-config", false, async |exporter, store| {
+        let call = self.call_async(sandbox, "check-config", false, async |exporter, store| {
             exporter.call_check_config(store, config).await
         });
-        flatten_plugin_result(outcome, &masker)
+        block_on(call).map(|(outcome, masker)| flatten_plugin_result(outcome, &masker)).unwrap_or_else(unstarted)
     }
 
     /// Collect from one target, blocking this thread until the call ends
     /// (the CLI; the agent awaits [`Self::collect_async`]).
     pub fn collect(&self, sandbox: &Sandbox, target: &Target, config: &str) -> CallOutcome<Vec<MetricFamily>> {
-        block_on(self.collect_async(sandbox, target, config)).unwrap_or_else(|message| CallOutcome {
-            result: Err(CallFailure { reason: FailureReason::Instantiate, message }),
-            report: CallReport::default(),
-        })
+        block_on(self.collect_async(sandbox, target, config)).unwrap_or_else(unstarted)
     }
 
     /// Collect from one target as a task of the caller's runtime. The call
@@ -307,20 +306,6 @@ impl LoadedPlugin {
             })
             .await;
         flatten_plugin_result(outcome, &masker)
-    }
-
-    /// [`Self::call_async`], blocking the calling thread until it ends.
-    fn call<R>(
-        &self,
-        sandbox: &Sandbox,
-        target: &str,
-        to_target: bool,
-        f: impl AsyncFnOnce(&Exporter, &mut Store<PluginState>) -> wasmtime::Result<R>,
-    ) -> (CallOutcome<R>, SecretMasker) {
-        block_on(self.call_async(sandbox, target, to_target, f)).unwrap_or_else(|message| {
-            let failure = CallFailure { reason: FailureReason::Instantiate, message };
-            (CallOutcome { result: Err(failure), report: CallReport::default() }, SecretMasker::default())
-        })
     }
 
     /// Run one export on a fresh instance, until the call ends or its
@@ -470,6 +455,14 @@ impl LoadedPlugin {
             failure
         });
         (CallOutcome { result, report }, masker)
+    }
+}
+
+/// A call that never started: there was no runtime to drive it.
+fn unstarted<R>(message: String) -> CallOutcome<R> {
+    CallOutcome {
+        result: Err(CallFailure { reason: FailureReason::Instantiate, message }),
+        report: CallReport::default(),
     }
 }
 
