@@ -284,10 +284,10 @@ impl LoadedPlugin {
         block_on(self.collect_async(sandbox, target, config)).unwrap_or_else(unstarted)
     }
 
-    /// Collect from one target as a task of the caller's runtime. The call
-    /// runs on the worker that polls it, beside the HTTP connection tasks it
-    /// spawns, so a probe's requests and responses are not handed between
-    /// threads; wasm that computes yields at every epoch tick.
+    /// Collect from one target within the caller's task. The call runs on
+    /// the worker that polls it, beside the HTTP connection tasks it spawns,
+    /// so a probe's requests and responses are not handed between threads;
+    /// wasm that computes yields at every epoch tick.
     pub async fn collect_async(
         &self,
         sandbox: &Sandbox,
