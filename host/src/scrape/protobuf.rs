@@ -48,10 +48,10 @@ pub fn parse(mut body: &[u8]) -> Result<Vec<MetricFamily>, String> {
     let total = body.len();
     let mut families = Vec::new();
     while !body.is_empty() {
-        let offset = total - body.len();
-        let family = <wire::MetricFamily as prost::Message>::decode_length_delimited(&mut body)
-            .map_err(|e| format!("message {} at byte {offset}: {e}", families.len() + 1))?;
-        families.push(convert(family).map_err(|e| format!("message {} at byte {offset}: {e}", families.len() + 1))?);
+        let (number, offset) = (families.len() + 1, total - body.len());
+        let at = |e: &dyn std::fmt::Display| format!("message {number} at byte {offset}: {e}");
+        let family = <wire::MetricFamily as prost::Message>::decode_length_delimited(&mut body).map_err(|e| at(&e))?;
+        families.push(convert(family).map_err(|e| at(&e))?);
     }
     Ok(families)
 }
