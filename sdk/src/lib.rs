@@ -36,6 +36,7 @@ pub mod bump;
 pub mod config;
 pub mod fs;
 pub mod http;
+pub mod json;
 pub mod log;
 pub mod metrics;
 pub mod passthrough;

@@ -6,8 +6,10 @@ use crate::record::LogRecord;
 use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use wasmon_sdk::json::BorrowedStr;
 
 /// A processor failed on a whole batch. It hands back the records it still
 /// holds, which the pipeline forwards unprocessed (and counts), so a broken
@@ -94,6 +96,9 @@ impl JsonBodyProcessor {
         if seed.deserialize(&mut de).and_then(|()| de.end()).is_err() {
             return false;
         }
+        record
+            .attributes
+            .reserve(pairs.iter().map(|(k, v): &(Cow<str>, Cow<str>)| k.len() + v.len()).sum(), pairs.len());
         record.attributes.extend(pairs);
         if let Some(b) = new_body {
             record.body = b;
@@ -102,17 +107,18 @@ impl JsonBodyProcessor {
     }
 }
 
-/// Visits one JSON object, appending flattened `(key, value)` pairs.
-struct ObjectSeed<'a> {
+/// Visits one JSON object, appending flattened `(key, value)` pairs,
+/// borrowed from the body where the JSON text is the key or value itself.
+struct ObjectSeed<'a, 'de> {
     prefix: &'a str,
     depth: usize,
     /// Only at the top level: the field that becomes the body.
     body_field: Option<&'a str>,
-    out: &'a mut Vec<(String, String)>,
+    out: &'a mut Vec<(Cow<'de, str>, Cow<'de, str>)>,
     new_body: &'a mut Option<String>,
 }
 
-impl<'de> DeserializeSeed<'de> for ObjectSeed<'_> {
+impl<'de> DeserializeSeed<'de> for ObjectSeed<'_, 'de> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
@@ -120,7 +126,7 @@ impl<'de> DeserializeSeed<'de> for ObjectSeed<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for ObjectSeed<'_> {
+impl<'de> Visitor<'de> for ObjectSeed<'_, 'de> {
     type Value = ();
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -128,14 +134,19 @@ impl<'de> Visitor<'de> for ObjectSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            let mut key = String::with_capacity(self.prefix.len() + k.len());
-            key.push_str(self.prefix);
-            key.push_str(&k);
+        while let Some(k) = map.next_key_seed(BorrowedStr)? {
             let capture = self.body_field == Some(&*k) && self.new_body.is_none();
+            let key = if self.prefix.is_empty() {
+                k
+            } else {
+                let mut key = String::with_capacity(self.prefix.len() + k.len());
+                key.push_str(self.prefix);
+                key.push_str(&k);
+                Cow::Owned(key)
+            };
             let value = map.next_value_seed(ValueSeed { depth: self.depth, key: &key, out: self.out })?;
             match value {
-                Flat::Text(s) if capture => *self.new_body = Some(s),
+                Flat::Text(s) if capture => *self.new_body = Some(s.into_owned()),
                 Flat::Text(s) => self.out.push((key, s)),
                 Flat::Nested => {}
             }
@@ -144,63 +155,66 @@ impl<'de> Visitor<'de> for ObjectSeed<'_> {
     }
 }
 
-enum Flat {
-    Text(String),
+enum Flat<'de> {
+    Text(Cow<'de, str>),
     /// An object flattened into `out` already.
     Nested,
 }
 
-struct ValueSeed<'a> {
+struct ValueSeed<'a, 'de> {
     depth: usize,
     key: &'a str,
-    out: &'a mut Vec<(String, String)>,
+    out: &'a mut Vec<(Cow<'de, str>, Cow<'de, str>)>,
 }
 
-impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
-    type Value = Flat;
+impl<'de> DeserializeSeed<'de> for ValueSeed<'_, 'de> {
+    type Value = Flat<'de>;
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Flat, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for ValueSeed<'_> {
-    type Value = Flat;
+impl<'de> Visitor<'de> for ValueSeed<'_, 'de> {
+    type Value = Flat<'de>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a JSON value")
     }
 
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Flat, E> {
-        Ok(Flat::Text(v.to_owned()))
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Flat::Text(Cow::Borrowed(v)))
     }
-    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Flat, E> {
-        Ok(Flat::Text(v))
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Flat::Text(Cow::Owned(v.to_owned())))
     }
-    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Flat, E> {
-        Ok(Flat::Text(v.to_string()))
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Flat::Text(Cow::Owned(v)))
     }
-    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Flat, E> {
-        Ok(Flat::Text(v.to_string()))
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Flat::Text(Cow::Owned(v.to_string())))
     }
-    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Flat, E> {
-        Ok(Flat::Text(v.to_string()))
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Flat::Text(Cow::Owned(v.to_string())))
     }
-    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Flat, E> {
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Flat::Text(Cow::Owned(v.to_string())))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
         // The same text `serde_json::Value` would print.
-        Ok(Flat::Text(serde_json::Number::from_f64(v).map(|n| n.to_string()).unwrap_or_default()))
+        Ok(Flat::Text(Cow::Owned(serde_json::Number::from_f64(v).map(|n| n.to_string()).unwrap_or_default())))
     }
-    fn visit_unit<E: serde::de::Error>(self) -> Result<Flat, E> {
-        Ok(Flat::Text(String::new()))
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Flat::Text(Cow::Owned(String::new())))
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Flat, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
         let v = Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
-        Ok(Flat::Text(v.to_string()))
+        Ok(Flat::Text(Cow::Owned(v.to_string())))
     }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Flat, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         if self.depth <= 1 {
             let v = Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
-            return Ok(Flat::Text(v.to_string()));
+            return Ok(Flat::Text(Cow::Owned(v.to_string())));
         }
         let prefix = format!("{}.", self.key);
         let mut ignored = None;
@@ -273,5 +287,25 @@ mod tests {
         assert_eq!(out[1].body, "plain text");
         assert_eq!(out[2].body, "{broken");
         assert_eq!(p.metrics.not_json.load(Relaxed), 2);
+    }
+
+    #[test]
+    fn escaped_keys_and_values_and_a_prefix_come_out_exact() {
+        let mut p = JsonBodyProcessor::new(JsonBodyConfig {
+            body_field: Some("m\"sg".into()),
+            prefix: "app.".into(),
+            ..Default::default()
+        });
+        let out = p
+            .process(vec![rec(
+                r#"{"k\"ey":"v\u00e9\n","plain":"x","m\"sg":"body \"quoted\"","big":18446744073709551615}"#,
+            )])
+            .unwrap();
+        let a = &out[0].attributes;
+        assert_eq!(&a["app.k\"ey"], "vé\n");
+        assert_eq!(&a["app.plain"], "x");
+        assert_eq!(&a["app.big"], "18446744073709551615");
+        assert_eq!(out[0].body, "body \"quoted\"");
+        assert_eq!(a.len(), 3);
     }
 }

@@ -67,14 +67,14 @@ impl LogsJson {
                 None => {
                     self.counts.timestamp_errors += 1;
                     let key = format!("{}{}", cfg.prefix, cfg.timestamp_key.as_deref().unwrap_or_default());
-                    pairs.push((key, scalar_text(ts)));
+                    pairs.push((key.into(), scalar_text(ts).into()));
                 }
             }
         }
         let level_slot = match fields.level {
             Some(raw) => {
                 let (level, slot) = normalise_level(&raw);
-                pairs.push((cfg.level_attribute.clone(), level));
+                pairs.push((cfg.level_attribute.as_str().into(), level.into()));
                 slot
             }
             None if cfg.level_key.is_some() => 7,
@@ -83,7 +83,8 @@ impl LogsJson {
         if let Some(slot) = self.counts.levels.get_mut(level_slot) {
             *slot += 1;
         }
-        record.extend_attributes(pairs);
+        record.attributes.reserve(pairs.iter().map(|(k, v)| k.len() + v.len()).sum(), pairs.len());
+        record.attributes.extend(pairs);
         if let Some(message) = fields.message {
             record.body = message.into_bytes();
         }
