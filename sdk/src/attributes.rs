@@ -91,11 +91,13 @@ impl Attributes {
         self.entries.binary_search_by(|e| e.key_bytes(&self.text).cmp(key.as_bytes()))
     }
 
-    /// Room for `attributes` more attributes of `text_bytes` bytes of keys
-    /// and values in all, so adding them does not grow the text step by step.
-    pub fn reserve(&mut self, text_bytes: usize, attributes: usize) {
-        self.text.reserve(text_bytes);
-        self.entries.reserve(attributes);
+    /// [`extend`](Extend::extend) from pairs already collected: room for
+    /// all of them is made first, so the text grows once, not pair by pair.
+    /// (What a parser that collects a record's fields before adding them
+    /// wants; later pairs win, as with `extend`.)
+    pub fn extend_pairs<K: AsRef<str>, V: AsRef<str>>(&mut self, pairs: &[(K, V)]) {
+        self.text.reserve(pairs.iter().map(|(k, v)| k.as_ref().len() + v.as_ref().len()).sum());
+        self.extend(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())));
     }
 
     /// The value of `key`.
@@ -204,7 +206,7 @@ impl Attributes {
         // those are equal, since comparing bytes is a call. (Sorting is still
         // an eighth of logs-json's guest instructions.)
         let mut prefix_store = [0u64; SMALL_SORT];
-        let prefixes = if n <= SMALL_SORT {
+        let mut prefixes = if n <= SMALL_SORT {
             let prefixes = &mut prefix_store[..n];
             for (p, e) in prefixes.iter_mut().zip(&self.entries) {
                 *p = key_prefix(e.key_bytes(text));
@@ -222,7 +224,6 @@ impl Attributes {
         if (from..n.saturating_sub(1)).all(|i| order(&prefixes, entries, i, i + 1) == Ordering::Less) {
             return;
         }
-        let mut prefixes = prefixes;
         match prefixes.as_deref_mut() {
             Some(p) => insertion_sort(entries, p, text),
             None => entries.sort_by(|a, b| a.key_bytes(text).cmp(b.key_bytes(text))),

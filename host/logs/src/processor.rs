@@ -96,10 +96,7 @@ impl JsonBodyProcessor {
         if seed.deserialize(&mut de).and_then(|()| de.end()).is_err() {
             return false;
         }
-        record
-            .attributes
-            .reserve(pairs.iter().map(|(k, v): &(Cow<str>, Cow<str>)| k.len() + v.len()).sum(), pairs.len());
-        record.attributes.extend(pairs);
+        record.attributes.extend_pairs(&pairs);
         if let Some(b) = new_body {
             record.body = b;
         }

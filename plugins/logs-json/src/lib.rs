@@ -83,8 +83,7 @@ impl LogsJson {
         if let Some(slot) = self.counts.levels.get_mut(level_slot) {
             *slot += 1;
         }
-        record.attributes.reserve(pairs.iter().map(|(k, v)| k.len() + v.len()).sum(), pairs.len());
-        record.attributes.extend(pairs);
+        record.attributes.extend_pairs(&pairs);
         if let Some(message) = fields.message {
             record.body = message.into_bytes();
         }

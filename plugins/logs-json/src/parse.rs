@@ -79,19 +79,22 @@ pub fn parse<'b>(body: &'b [u8], cfg: &JsonConfig) -> Outcome<'b> {
     // which was a tenth of this function's time in wasm. A body that is not
     // UTF-8 goes to the byte parser, whose error says where.
     let parsed = match std::str::from_utf8(body) {
-        Ok(text) => {
-            let mut de = serde_json::Deserializer::from_str(text);
-            seed.deserialize(&mut de).and_then(|()| de.end())
-        }
-        Err(_) => {
-            let mut de = serde_json::Deserializer::from_slice(body);
-            seed.deserialize(&mut de).and_then(|()| de.end())
-        }
+        Ok(text) => whole_object(serde_json::Deserializer::from_str(text), seed),
+        Err(_) => whole_object(serde_json::Deserializer::from_slice(body), seed),
     };
     match parsed {
         Ok(()) => Outcome::Parsed(fields),
         Err(e) => Outcome::Invalid(format!("invalid JSON: {e}")),
     }
+}
+
+/// The object `seed` visits, and nothing after it but whitespace.
+fn whole_object<'de, R: serde_json::de::Read<'de>>(
+    mut de: serde_json::Deserializer<R>,
+    seed: ObjectSeed<'_, 'de>,
+) -> serde_json::Result<()> {
+    seed.deserialize(&mut de)?;
+    de.end()
 }
 
 /// Visits one object whose keys sit under `path` (empty at the top).
