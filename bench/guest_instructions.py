@@ -55,6 +55,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--wasm", help="component to profile instead of the built one")
     ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--host", type=int, default=0, metavar="N",
+                    help="also print the N host functions with the most instructions of their own "
+                         "(wasmtime's libcalls and the lifting and lowering of the call's arguments show there)")
     args = ap.parse_args()
     if not shutil.which("valgrind"):
         sys.exit("valgrind is not installed (apt-get install valgrind)")
@@ -82,9 +85,13 @@ def main():
         inclusive = subprocess.run(["callgrind_annotate", "--inclusive=yes", out],
                                    capture_output=True, text=True).stdout
     by_function = {}
+    host = []
     for line in flat.splitlines():
         m = re.match(r"\s*([\d,]+) .*\?\?\?:0x([0-9a-f]+)", line)
         if not m:
+            h = re.match(r"\s*([\d,]+) \(\s*[\d.]+%\)\s+(\S.*)", line)
+            if h and not h.group(2).startswith("PROGRAM TOTALS"):
+                host.append((int(h.group(1).replace(",", "")), h.group(2)))
             continue
         count, address = int(m.group(1).replace(",", "")), int(m.group(2), 16)
         i = bisect.bisect_right(starts, address) - 1
@@ -98,6 +105,10 @@ def main():
         print(f"native JSON step: {native.group(1)} instructions (inclusive), the same input")
     for name, count in sorted(by_function.items(), key=lambda kv: -kv[1])[: args.top]:
         print(f"{count:>14,} {100 * count / max(total, 1):5.1f}%  {name[:110]}")
+    if args.host:
+        print("host functions (own instructions, whole run: the native and the wasm pipeline):")
+        for count, name in sorted(host, reverse=True)[: args.host]:
+            print(f"{count:>14,}  {name[:130]}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@
 //! are two allocations whatever their number, and crossing the boundary moves
 //! one string and one list of numbers instead of two strings per attribute.
 
-use std::cmp::Ordering;
 use std::fmt;
 
 /// Where one attribute lives in [`Attributes::text`]: `[start, key length,
@@ -91,13 +90,16 @@ impl Attributes {
         self.entries.binary_search_by(|e| e.key_bytes(&self.text).cmp(key.as_bytes()))
     }
 
-    /// [`extend`](Extend::extend) from pairs already collected: room for
-    /// all of them is made first, so the text grows once, not pair by pair.
-    /// (What a parser that collects a record's fields before adding them
-    /// wants; later pairs win, as with `extend`.)
-    pub fn extend_pairs<K: AsRef<str>, V: AsRef<str>>(&mut self, pairs: &[(K, V)]) {
-        self.text.reserve(pairs.iter().map(|(k, v)| k.as_ref().len() + v.as_ref().len()).sum());
-        self.extend(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())));
+    /// Adds attributes in any order, each written straight into the text,
+    /// and restores key order once, when the writer is dropped (later
+    /// attributes win, as with `extend`). For a parser that produces a
+    /// record's fields one by one: no `(key, value)` list is collected
+    /// first, and numbers are formatted in place, so a field costs one copy
+    /// and no allocation. [`AttributeWriter::discard`] takes back what the
+    /// writer added.
+    pub fn writer(&mut self) -> AttributeWriter<'_> {
+        let (entries_before, text_before) = (self.entries.len(), self.text.len());
+        AttributeWriter { attributes: self, entries_before, text_before }
     }
 
     /// The value of `key`.
@@ -199,46 +201,73 @@ impl Attributes {
     /// Restores key order after entries were appended unsorted, keeping the
     /// last of equal keys (the sort is stable, so that is the latest write).
     fn sort_and_dedup(&mut self, sorted_before: usize) {
-        let text = self.text.as_str();
         let n = self.entries.len();
+        if n > SMALL_SORT {
+            let text = self.text.as_str();
+            self.entries.sort_by(|a, b| a.key_bytes(text).cmp(b.key_bytes(text)));
+            return self.dedup_sorted(|_, _| true);
+        }
         // A record's handful of attributes: keys compared by their first
-        // eight bytes as a number, computed once, and as bytes only where
-        // those are equal, since comparing bytes is a call. (Sorting is still
-        // an eighth of logs-json's guest instructions.)
-        let mut prefix_store = [0u64; SMALL_SORT];
-        let mut prefixes = if n <= SMALL_SORT {
-            let prefixes = &mut prefix_store[..n];
-            for (p, e) in prefixes.iter_mut().zip(&self.entries) {
-                *p = key_prefix(e.key_bytes(text));
-            }
-            Some(prefixes)
-        } else {
-            None
-        };
-        let entries = &mut self.entries;
-        let order = |prefixes: &Option<&mut [u64]>, entries: &[Entry], i: usize, j: usize| {
-            let by_prefix = prefixes.as_ref().map_or(Ordering::Equal, |p| p[i].cmp(&p[j]));
-            by_prefix.then_with(|| entries[i].key_bytes(text).cmp(entries[j].key_bytes(text)))
-        };
+        // eight bytes as a number, and as bytes only where those are equal,
+        // since comparing bytes is a call. (Sorting was an eighth of
+        // logs-json's guest instructions.)
+        let text = self.text.as_str();
+        let entries = &self.entries;
         let from = sorted_before.saturating_sub(1);
-        if (from..n.saturating_sub(1)).all(|i| order(&prefixes, entries, i, i + 1) == Ordering::Less) {
+        if from + 1 >= n {
             return;
         }
-        match prefixes.as_deref_mut() {
-            Some(p) => insertion_sort(entries, p, text),
-            None => entries.sort_by(|a, b| a.key_bytes(text).cmp(b.key_bytes(text))),
-        }
-        let mut kept = 0;
+        let mut prefixes = [0u64; SMALL_SORT];
+        let mut in_order = true;
         for i in 0..n {
-            if i + 1 < n && order(&prefixes, entries, i, i + 1) == Ordering::Equal {
-                self.garbage += entries[i].bytes();
+            prefixes[i] = key_prefix(entries[i].key_bytes(text));
+            if i > from && in_order {
+                let (previous, current) = (prefixes[i - 1], prefixes[i]);
+                in_order = previous < current
+                    || (previous == current && entries[i - 1].key_bytes(text) < entries[i].key_bytes(text));
+            }
+        }
+        if in_order {
+            return;
+        }
+        let prefixes = &prefixes[..n];
+        let (order, distinct) = match SortMemo::recall(prefixes) {
+            Some(order) => (order, true),
+            None => sort_small(prefixes, entries, text),
+        };
+        let mut unsorted = [[0u32; 3]; SMALL_SORT];
+        unsorted[..n].copy_from_slice(entries);
+        for (entry, &from) in self.entries.iter_mut().zip(&order[..n]) {
+            *entry = unsorted[from as usize];
+        }
+        if !distinct {
+            let sorted: Vec<u64> = order[..n].iter().map(|&from| prefixes[from as usize]).collect();
+            self.dedup_sorted(|i, j| sorted[i] == sorted[j]);
+        }
+    }
+
+    /// Drops all but the last of each run of equal keys in sorted entries;
+    /// `may_equal(i, i + 1)` false says two neighbours differ without
+    /// comparing their keys.
+    fn dedup_sorted(&mut self, may_equal: impl Fn(usize, usize) -> bool) {
+        let text = self.text.as_str();
+        let entries = &mut self.entries;
+        let n = entries.len();
+        let mut kept = 0;
+        let mut dropped = 0;
+        for i in 0..n {
+            if i + 1 < n && may_equal(i, i + 1) && entries[i].key_bytes(text) == entries[i + 1].key_bytes(text) {
+                dropped += entries[i].bytes();
                 continue;
             }
             entries[kept] = entries[i];
             kept += 1;
         }
         entries.truncate(kept);
-        self.compact_if_worth_it();
+        if dropped > 0 {
+            self.garbage += dropped;
+            self.compact_if_worth_it();
+        }
     }
 
     /// Attributes as they cross the component boundary: `text` and, per
@@ -296,6 +325,122 @@ impl Attributes {
     }
 }
 
+/// Writes attributes into an [`Attributes`] (see [`Attributes::writer`]).
+pub struct AttributeWriter<'a> {
+    attributes: &'a mut Attributes,
+    entries_before: usize,
+    text_before: usize,
+}
+
+impl AttributeWriter<'_> {
+    /// Makes room for `attributes` more attributes of `text_bytes` in all,
+    /// so that the text and the list grow once rather than push by push (a
+    /// parser knows about how much its input will add).
+    pub fn reserve(&mut self, text_bytes: usize, attributes: usize) {
+        self.attributes.text.reserve(text_bytes);
+        self.attributes.entries.reserve(attributes);
+    }
+
+    /// Adds `key` with `value`.
+    pub fn push(&mut self, key: &str, value: &str) {
+        self.push_with(&[key], |text| text.push_str(value));
+    }
+
+    /// Adds an attribute whose key is `key_parts` one after the other (a
+    /// prefix and a nested path, say) and whose value `write_value` appends
+    /// (a number formatted in place, say). An attribute that would take the
+    /// text past 4 GiB is not stored, as with `insert`.
+    #[inline]
+    pub fn push_with(&mut self, key_parts: &[&str], write_value: impl FnOnce(&mut ValueText<'_>)) {
+        let text = &mut self.attributes.text;
+        let start = text.len();
+        for part in key_parts {
+            append(text, part);
+        }
+        let value_start = text.len();
+        write_value(&mut ValueText(text));
+        let end = text.len();
+        match (u32::try_from(start), u32::try_from(value_start - start), u32::try_from(end - value_start)) {
+            (Ok(start), Ok(key_len), Ok(value_len)) if u32::try_from(end).is_ok() => {
+                self.attributes.entries.push([start, key_len, value_len])
+            }
+            _ => text.truncate(start),
+        }
+    }
+
+    /// Takes back every attribute this writer has added so far (so a parser
+    /// that fails halfway adds nothing).
+    pub fn discard(&mut self) {
+        self.attributes.entries.truncate(self.entries_before);
+        self.attributes.text.truncate(self.text_before);
+    }
+}
+
+/// The value of the attribute [`AttributeWriter::push_with`] is adding:
+/// text can only be appended to it.
+pub struct ValueText<'t>(&'t mut String);
+
+impl ValueText<'_> {
+    #[inline]
+    pub fn push_str(&mut self, s: &str) {
+        append(self.0, s);
+    }
+}
+
+impl fmt::Write for ValueText<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.push_str(s);
+        Ok(())
+    }
+}
+
+impl Drop for AttributeWriter<'_> {
+    fn drop(&mut self) {
+        if self.attributes.entries.len() != self.entries_before {
+            self.attributes.sort_and_dedup(self.entries_before);
+        }
+    }
+}
+
+/// `text.push_str(s)`, with strings of up to 16 bytes copied by fixed-size
+/// loads and stores. In wasm a copy of a variable length is a
+/// `memory.copy`, which wasmtime runs as a call into the host of about 50
+/// instructions, and a JSON log line makes twenty of them for keys and
+/// values a few bytes long.
+#[allow(unsafe_code)]
+#[inline(always)]
+fn append(text: &mut String, s: &str) {
+    let n = s.len();
+    if n == 0 {
+        return;
+    }
+    if n > 16 {
+        return text.push_str(s);
+    }
+    text.reserve(n);
+    // SAFETY: `reserve` made room for `n` more bytes after `len`. The stores
+    // write exactly bytes `len..len + n` (where two overlap, both write the
+    // same byte), copied from `s`, which `text` cannot alias and which is
+    // UTF-8, so the string is UTF-8 again once `set_len` covers them.
+    unsafe {
+        let bytes = text.as_mut_vec();
+        let len = bytes.len();
+        let (src, dst) = (s.as_ptr(), bytes.as_mut_ptr().add(len));
+        if n >= 8 {
+            dst.cast::<u64>().write_unaligned(src.cast::<u64>().read_unaligned());
+            dst.add(n - 8).cast::<u64>().write_unaligned(src.add(n - 8).cast::<u64>().read_unaligned());
+        } else if n >= 4 {
+            dst.cast::<u32>().write_unaligned(src.cast::<u32>().read_unaligned());
+            dst.add(n - 4).cast::<u32>().write_unaligned(src.add(n - 4).cast::<u32>().read_unaligned());
+        } else {
+            *dst = *src;
+            *dst.add(n / 2) = *src.add(n / 2);
+            *dst.add(n - 1) = *src.add(n - 1);
+        }
+        bytes.set_len(len + n);
+    }
+}
+
 /// The first eight bytes of a key as a number (zero-padded), whose order is
 /// the keys' byte order wherever two prefixes differ: comparing them is one
 /// instruction where comparing the keys is a call.
@@ -304,31 +449,94 @@ fn key_prefix(key: &[u8]) -> u64 {
     if let Some(first) = key.first_chunk::<8>() {
         return u64::from_be_bytes(*first);
     }
-    // Shorter keys byte by byte: a copy of a variable length would be a
-    // `memcpy` call (in wasm a host call), dearer than the comparison.
-    key.iter().enumerate().fold(0, |acc, (i, &b)| acc | u64::from(b) << (56 - 8 * i))
+    // Shorter keys by fixed-size loads, not a copy of a variable length (in
+    // wasm a `memory.copy`, a call into the host) or a loop over the bytes.
+    let n = key.len();
+    if n >= 4 {
+        let word = |at: usize| u64::from(u32::from_be_bytes([key[at], key[at + 1], key[at + 2], key[at + 3]]));
+        // The last four bytes overlap the first four; shifting them up by the
+        // overlap leaves bytes 4.. at the top of the low half.
+        return (word(0) << 32) | ((word(n - 4) << (8 * (8 - n))) & 0xFFFF_FFFF);
+    }
+    match *key {
+        [] => 0,
+        [a] => u64::from(a) << 56,
+        [a, b] => u64::from(a) << 56 | u64::from(b) << 48,
+        [a, b, c, ..] => u64::from(a) << 56 | u64::from(b) << 48 | u64::from(c) << 40,
+    }
 }
 
-/// Entries this many or fewer are sorted by [`insertion_sort`], longer
-/// lists by the slice sort.
+/// Entries this many or fewer are sorted by [`sort_small`], longer lists by
+/// the slice sort.
 const SMALL_SORT: usize = 32;
 
-/// Sorts `entries` and their key prefixes (see [`key_prefix`]) together by
-/// key, stably.
-fn insertion_sort(entries: &mut [Entry], prefixes: &mut [u64], text: &str) {
-    for i in 1..entries.len() {
-        let (item, item_prefix) = (entries[i], prefixes[i]);
+/// The order that sorts `entries` (at most [`SMALL_SORT`]) by key, stably,
+/// by insertion: `order[i]` is the index of the entry that goes to `i`.
+/// `prefixes` are their keys' [`key_prefix`]es. Also says whether those were
+/// all different, in which case no two keys are equal and the order is
+/// remembered for the next sort (see [`SortMemo`]).
+fn sort_small(prefixes: &[u64], entries: &[Entry], text: &str) -> ([u8; SMALL_SORT], bool) {
+    let n = prefixes.len();
+    let mut order = [0u8; SMALL_SORT];
+    let mut sorted = [0u64; SMALL_SORT];
+    for i in 0..n {
+        let item_prefix = prefixes[i];
         let mut j = i;
         while j > 0
-            && (prefixes[j - 1] > item_prefix
-                || (prefixes[j - 1] == item_prefix && entries[j - 1].key_bytes(text) > item.key_bytes(text)))
+            && (sorted[j - 1] > item_prefix
+                || (sorted[j - 1] == item_prefix
+                    && entries[order[j - 1] as usize].key_bytes(text) > entries[i].key_bytes(text)))
         {
-            entries[j] = entries[j - 1];
-            prefixes[j] = prefixes[j - 1];
+            order[j] = order[j - 1];
+            sorted[j] = sorted[j - 1];
             j -= 1;
         }
-        entries[j] = item;
-        prefixes[j] = item_prefix;
+        order[j] = i as u8;
+        sorted[j] = item_prefix;
+    }
+    let distinct = sorted[..n].windows(2).all(|w| w[0] != w[1]);
+    if distinct {
+        SortMemo::remember(prefixes, &order);
+    }
+    (order, distinct)
+}
+
+/// The order the last small sort with all-different key prefixes put its
+/// entries in. Lines from one call site of a structured logger carry the
+/// same keys in the same order, and when a record's prefixes are the same
+/// as the last one's, so is its order: the prefixes alone decide it, since
+/// they differ. Sorting is then one comparison and one move per key.
+struct SortMemo {
+    len: usize,
+    prefixes: [u64; SMALL_SORT],
+    order: [u8; SMALL_SORT],
+}
+
+thread_local! {
+    static LAST_SORT: std::cell::RefCell<SortMemo> =
+        const { std::cell::RefCell::new(SortMemo { len: usize::MAX, prefixes: [0; SMALL_SORT], order: [0; SMALL_SORT] }) };
+}
+
+impl SortMemo {
+    /// The remembered order, if the last one was for keys with these prefixes.
+    fn recall(prefixes: &[u64]) -> Option<[u8; SMALL_SORT]> {
+        LAST_SORT.with(|memo| {
+            let memo = memo.borrow();
+            // Differences or'ed together rather than a slice comparison,
+            // which in wasm is a byte-by-byte `memcmp`.
+            let same = memo.len == prefixes.len()
+                && prefixes.iter().zip(&memo.prefixes).fold(0, |acc, (p, m)| acc | (p ^ m)) == 0;
+            same.then_some(memo.order)
+        })
+    }
+
+    fn remember(prefixes: &[u64], order: &[u8; SMALL_SORT]) {
+        LAST_SORT.with(|memo| {
+            let mut memo = memo.borrow_mut();
+            memo.len = prefixes.len();
+            memo.prefixes[..prefixes.len()].copy_from_slice(prefixes);
+            memo.order = *order;
+        });
     }
 }
 
@@ -489,7 +697,113 @@ mod tests {
             b.extend(first.iter().map(|(k, v)| (k.as_str(), v.as_str())));
             b.extend(second.iter().map(|(k, v)| (k.as_str(), v.as_str())));
             proptest::prop_assert_eq!(b.to_vec(), want);
+            // The same keys in the same order again, other values: the
+            // remembered order (when the prefixes differed) must still hold.
+            let mut model = std::collections::BTreeMap::new();
+            let mut c = Attributes::new();
+            for (i, (k, _)) in pairs.iter().enumerate() {
+                model.insert(k.clone(), i.to_string());
+                c.writer().push(k, &i.to_string());
+            }
+            let mut d = Attributes::new();
+            let mut w = d.writer();
+            for (i, (k, _)) in pairs.iter().enumerate() {
+                w.push(k, &i.to_string());
+            }
+            drop(w);
+            let want: Vec<(String, String)> = model.into_iter().collect();
+            proptest::prop_assert_eq!(c.to_vec(), want.clone());
+            proptest::prop_assert_eq!(d.to_vec(), want);
         }
+    }
+
+    #[test]
+    fn short_and_long_strings_append_whole() {
+        let mut text = String::from("é");
+        let mut want = text.clone();
+        for n in 0..40 {
+            let s: String = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEF".chars().take(n).collect();
+            append(&mut text, &s);
+            want.push_str(&s);
+            assert_eq!(text, want, "after {n} bytes");
+        }
+        append(&mut text, "ü€");
+        want.push_str("ü€");
+        assert_eq!(text, want);
+    }
+
+    #[test]
+    fn key_prefixes_order_as_the_keys_do() {
+        let keys: Vec<&[u8]> = vec![
+            b"",
+            b"a",
+            b"ab",
+            b"abc",
+            b"abcd",
+            b"abcde",
+            b"abcdef",
+            b"abcdefg",
+            b"abcdefgh",
+            b"b",
+            b"ts",
+            b"level",
+            b"\xff\xfe\xfd\xfc\xfb",
+        ];
+        for key in &keys {
+            let mut padded = [0u8; 8];
+            for (p, b) in padded.iter_mut().zip(key.iter()) {
+                *p = *b;
+            }
+            assert_eq!(key_prefix(key), u64::from_be_bytes(padded), "{key:?}");
+        }
+    }
+
+    #[test]
+    fn a_writer_adds_in_any_order_and_discard_takes_it_all_back() {
+        let mut a = Attributes::from([("b", "old"), ("z", "1")]);
+        {
+            let mut w = a.writer();
+            w.push("c", "x");
+            w.push_with(&["app.", "n"], |v| {
+                use std::fmt::Write;
+                write!(v, "{}", 42).unwrap()
+            });
+            w.push("b", "new");
+            w.push("c", "y");
+        }
+        assert_eq!(pairs(&a), ["app.n=42", "b=new", "c=y", "z=1"]);
+        let before = a.clone();
+        let mut w = a.writer();
+        w.push("a", "1");
+        w.push("b", "2");
+        w.discard();
+        w.push("c", "kept");
+        drop(w);
+        let mut want = before.clone();
+        want.insert("c", "kept");
+        assert_eq!(a, want);
+        assert_eq!(a.text.len(), before.text.len() + "ckept".len(), "discarded text is gone too");
+    }
+
+    #[test]
+    fn a_remembered_order_serves_keys_that_differ_after_eight_bytes() {
+        let sorted = |keys: &[&str]| {
+            let mut a = Attributes::new();
+            let mut w = a.writer();
+            for k in keys {
+                w.push(k, "v");
+            }
+            drop(w);
+            a.iter().map(|(k, _)| k.to_string()).collect::<Vec<_>>()
+        };
+        assert_eq!(sorted(&["zz", "request_id_b", "level"]), ["level", "request_id_b", "zz"]);
+        // Same prefixes, so the remembered order is used: still right.
+        let second = ["zz", "request_ip_a", "level"];
+        let prefixes: Vec<u64> = second.iter().map(|k| key_prefix(k.as_bytes())).collect();
+        assert!(SortMemo::recall(&prefixes).is_some(), "the first sort was remembered");
+        assert_eq!(sorted(&second), ["level", "request_ip_a", "zz"]);
+        // Equal prefixes within one record are compared in full, and deduplicated.
+        assert_eq!(sorted(&["request_id_b", "request_id_a", "request_id_b"]), ["request_id_a", "request_id_b"]);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use serde_json::Value;
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use wasmon_sdk::attributes::{AttributeWriter, ValueText};
 use wasmon_sdk::json::BorrowedStr;
 
 /// A processor failed on a whole batch. It hands back the records it still
@@ -80,23 +81,27 @@ impl JsonBodyProcessor {
         if !body.starts_with('{') {
             return false;
         }
-        // Straight from the text into (key, value) pairs, without building a
-        // `serde_json::Value` tree first: this processor is the benchmark's hot path.
-        let mut pairs = Vec::with_capacity(16);
+        // Straight from the text into the record's attributes, without
+        // building a `serde_json::Value` tree or a list of pairs first: this
+        // processor is the benchmark's hot path, and does what the
+        // `logs-json` plugin does, so that the ratio measures Wasm.
         let mut new_body = None;
+        let mut attributes = record.attributes.writer();
+        attributes.reserve(body.len() + self.cfg.prefix.len() * 16, 16);
         let mut de = serde_json::Deserializer::from_str(body);
         let seed = ObjectSeed {
             prefix: &self.cfg.prefix,
             depth: self.cfg.max_depth.max(1),
             body_field: self.cfg.body_field.as_deref(),
-            out: &mut pairs,
+            out: &mut attributes,
             new_body: &mut new_body,
         };
         // All or nothing: a body that breaks off halfway adds no attributes.
         if seed.deserialize(&mut de).and_then(|()| de.end()).is_err() {
+            attributes.discard();
             return false;
         }
-        record.attributes.extend_pairs(&pairs);
+        drop(attributes); // puts them in key order
         if let Some(b) = new_body {
             record.body = b;
         }
@@ -104,18 +109,19 @@ impl JsonBodyProcessor {
     }
 }
 
-/// Visits one JSON object, appending flattened `(key, value)` pairs,
-/// borrowed from the body where the JSON text is the key or value itself.
-struct ObjectSeed<'a, 'de> {
+/// Visits one JSON object, writing its flattened keys (under `prefix`) and
+/// values into `out`; keys and values without escapes are copied straight
+/// from the body.
+struct ObjectSeed<'a, 'o, 'w> {
     prefix: &'a str,
     depth: usize,
     /// Only at the top level: the field that becomes the body.
     body_field: Option<&'a str>,
-    out: &'a mut Vec<(Cow<'de, str>, Cow<'de, str>)>,
+    out: &'o mut AttributeWriter<'w>,
     new_body: &'a mut Option<String>,
 }
 
-impl<'de> DeserializeSeed<'de> for ObjectSeed<'_, 'de> {
+impl<'de> DeserializeSeed<'de> for ObjectSeed<'_, '_, '_> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
@@ -123,7 +129,7 @@ impl<'de> DeserializeSeed<'de> for ObjectSeed<'_, 'de> {
     }
 }
 
-impl<'de> Visitor<'de> for ObjectSeed<'_, 'de> {
+impl<'de> Visitor<'de> for ObjectSeed<'_, '_, '_> {
     type Value = ();
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -133,38 +139,55 @@ impl<'de> Visitor<'de> for ObjectSeed<'_, 'de> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(k) = map.next_key_seed(BorrowedStr)? {
             let capture = self.body_field == Some(&*k) && self.new_body.is_none();
-            let key = if self.prefix.is_empty() {
-                k
-            } else {
-                let mut key = String::with_capacity(self.prefix.len() + k.len());
-                key.push_str(self.prefix);
-                key.push_str(&k);
-                Cow::Owned(key)
-            };
-            let value = map.next_value_seed(ValueSeed { depth: self.depth, key: &key, out: self.out })?;
+            let value =
+                map.next_value_seed(ValueSeed { depth: self.depth, prefix: self.prefix, key: &k, out: self.out })?;
             match value {
-                Flat::Text(s) if capture => *self.new_body = Some(s.into_owned()),
-                Flat::Text(s) => self.out.push((key, s)),
+                Flat::Str(s) if capture => *self.new_body = Some(s.into_owned()),
                 Flat::Nested => {}
+                value => self.out.push_with(&[self.prefix, &k], |text| value.write(text)),
             }
         }
         Ok(())
     }
 }
 
+/// A value as it becomes an attribute's text.
 enum Flat<'de> {
-    Text(Cow<'de, str>),
+    Str(Cow<'de, str>),
+    Int(i64),
+    Unsigned(u64),
+    Float(f64),
+    /// `true`, `false`, and `null` as "".
+    Word(&'static str),
+    /// Arrays and too-deep objects, as JSON text.
+    Json(String),
     /// An object flattened into `out` already.
     Nested,
 }
 
-struct ValueSeed<'a, 'de> {
-    depth: usize,
-    key: &'a str,
-    out: &'a mut Vec<(Cow<'de, str>, Cow<'de, str>)>,
+impl Flat<'_> {
+    fn write(self, out: &mut ValueText<'_>) {
+        match self {
+            Flat::Str(s) => out.push_str(&s),
+            Flat::Int(i) => out.push_str(itoa::Buffer::new().format(i)),
+            Flat::Unsigned(u) => out.push_str(itoa::Buffer::new().format(u)),
+            // The text `serde_json::Value` prints, by the formatter it uses.
+            Flat::Float(f) if f.is_finite() => out.push_str(zmij::Buffer::new().format_finite(f)),
+            Flat::Word(w) => out.push_str(w),
+            Flat::Json(s) => out.push_str(&s),
+            Flat::Float(_) | Flat::Nested => {}
+        }
+    }
 }
 
-impl<'de> DeserializeSeed<'de> for ValueSeed<'_, 'de> {
+struct ValueSeed<'a, 'o, 'w> {
+    depth: usize,
+    prefix: &'a str,
+    key: &'a str,
+    out: &'o mut AttributeWriter<'w>,
+}
+
+impl<'de> DeserializeSeed<'de> for ValueSeed<'_, '_, '_> {
     type Value = Flat<'de>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
@@ -172,7 +195,7 @@ impl<'de> DeserializeSeed<'de> for ValueSeed<'_, 'de> {
     }
 }
 
-impl<'de> Visitor<'de> for ValueSeed<'_, 'de> {
+impl<'de> Visitor<'de> for ValueSeed<'_, '_, '_> {
     type Value = Flat<'de>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -180,40 +203,39 @@ impl<'de> Visitor<'de> for ValueSeed<'_, 'de> {
     }
 
     fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Flat::Text(Cow::Borrowed(v)))
+        Ok(Flat::Str(Cow::Borrowed(v)))
     }
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Flat::Text(Cow::Owned(v.to_owned())))
+        Ok(Flat::Str(Cow::Owned(v.to_owned())))
     }
     fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Flat::Text(Cow::Owned(v)))
+        Ok(Flat::Str(Cow::Owned(v)))
     }
     fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        Ok(Flat::Text(Cow::Owned(v.to_string())))
+        Ok(Flat::Word(if v { "true" } else { "false" }))
     }
     fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(Flat::Text(Cow::Owned(v.to_string())))
+        Ok(Flat::Int(v))
     }
     fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(Flat::Text(Cow::Owned(v.to_string())))
+        Ok(Flat::Unsigned(v))
     }
     fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        // The same text `serde_json::Value` would print.
-        Ok(Flat::Text(Cow::Owned(serde_json::Number::from_f64(v).map(|n| n.to_string()).unwrap_or_default())))
+        Ok(Flat::Float(v))
     }
     fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Flat::Text(Cow::Owned(String::new())))
+        Ok(Flat::Word(""))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
         let v = Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
-        Ok(Flat::Text(Cow::Owned(v.to_string())))
+        Ok(Flat::Json(v.to_string()))
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         if self.depth <= 1 {
             let v = Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
-            return Ok(Flat::Text(Cow::Owned(v.to_string())));
+            return Ok(Flat::Json(v.to_string()));
         }
-        let prefix = format!("{}.", self.key);
+        let prefix = format!("{}{}.", self.prefix, self.key);
         let mut ignored = None;
         let nested = ObjectSeed {
             prefix: &prefix,

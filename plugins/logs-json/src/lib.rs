@@ -44,37 +44,37 @@ impl LogsJson {
     /// Parse one record in place.
     pub fn apply(&mut self, record: &mut LogRecord) {
         let cfg = &self.config;
-        let fields = match parse::parse(&record.body, cfg) {
+        let mut attributes = record.attributes.writer();
+        let fields = match parse::parse(&record.body, cfg, &mut attributes) {
             Outcome::Parsed(fields) => fields,
             Outcome::NotObject => {
                 self.counts.not_json += 1;
                 if cfg.mark_non_json {
-                    record.set_attribute(cfg.error_attribute.clone(), "not a JSON object");
+                    attributes.push(&cfg.error_attribute, "not a JSON object");
                 }
                 return;
             }
             Outcome::Invalid(reason) => {
                 self.counts.invalid += 1;
-                record.set_attribute(cfg.error_attribute.clone(), reason);
+                attributes.push(&cfg.error_attribute, &reason);
                 return;
             }
         };
         self.counts.parsed += 1;
-        let mut pairs = fields.pairs;
         if let Some(ts) = fields.timestamp {
             match timestamp_ns(&ts, cfg.timestamp_format) {
                 Some(ns) => record.timestamp_ns = ns,
                 None => {
                     self.counts.timestamp_errors += 1;
-                    let key = format!("{}{}", cfg.prefix, cfg.timestamp_key.as_deref().unwrap_or_default());
-                    pairs.push((key.into(), scalar_text(ts).into()));
+                    let key = cfg.timestamp_key.as_deref().unwrap_or_default();
+                    attributes.push_with(&[&cfg.prefix, key], |value| value.push_str(&scalar_text(ts)));
                 }
             }
         }
         let level_slot = match fields.level {
             Some(raw) => {
                 let (level, slot) = normalise_level(&raw);
-                pairs.push((cfg.level_attribute.as_str().into(), level.into()));
+                attributes.push(&cfg.level_attribute, &level);
                 slot
             }
             None if cfg.level_key.is_some() => 7,
@@ -83,7 +83,7 @@ impl LogsJson {
         if let Some(slot) = self.counts.levels.get_mut(level_slot) {
             *slot += 1;
         }
-        record.attributes.extend_pairs(&pairs);
+        drop(attributes); // puts the attributes in key order
         if let Some(message) = fields.message {
             record.body = message.into_bytes();
         }

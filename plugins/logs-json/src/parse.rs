@@ -1,12 +1,13 @@
-//! One JSON body to flattened fields, straight from the bytes into
-//! `(key, value)` pairs without building a `serde_json::Value` tree first
-//! (this is the plugin's hot path).
+//! One JSON body to flattened attributes, straight from the bytes into the
+//! record's attributes without building a `serde_json::Value` tree or a list
+//! of `(key, value)` pairs first (this is the plugin's hot path).
 
 use crate::config::JsonConfig;
 use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use std::borrow::Cow;
+use wasmon_sdk::attributes::{AttributeWriter, ValueText};
 use wasmon_sdk::json::BorrowedStr;
 
 /// A scalar value picked out for the timestamp: kept typed, so `auto` can
@@ -34,46 +35,55 @@ impl Integer {
         }
     }
 
+    fn write(self, out: &mut ValueText<'_>) {
+        let mut digits = itoa::Buffer::new();
+        out.push_str(match self {
+            Integer::Signed(i) => digits.format(i),
+            Integer::Unsigned(u) => digits.format(u),
+        });
+    }
+
     fn to_text(self) -> String {
+        let mut digits = itoa::Buffer::new();
         match self {
-            Integer::Signed(i) => i.to_string(),
-            Integer::Unsigned(u) => u.to_string(),
+            Integer::Signed(i) => digits.format(i).to_string(),
+            Integer::Unsigned(u) => digits.format(u).to_string(),
         }
     }
 }
 
-/// What one body gave.
+/// What one body gave besides the attributes it wrote: the values of the
+/// configured message, timestamp and level keys.
 #[derive(Debug, Default, PartialEq)]
-pub struct Fields<'b> {
-    /// Flattened attributes in body order (duplicates possible; later wins).
-    /// Borrowed from the body where the JSON text is the value itself (no
-    /// escapes, not a number): most keys and string values, which are then
-    /// copied once, into the record's attributes.
-    pub pairs: Vec<(Cow<'b, str>, Cow<'b, str>)>,
+pub struct Fields {
     pub message: Option<String>,
     pub timestamp: Option<Scalar>,
     pub level: Option<String>,
 }
 
 #[derive(Debug, PartialEq)]
-pub enum Outcome<'b> {
-    Parsed(Fields<'b>),
+pub enum Outcome {
+    Parsed(Fields),
     /// Not a JSON object at all (plain text, an array, a number).
     NotObject,
     /// Starts like an object but is not valid JSON; serde's message says where.
     Invalid(String),
 }
 
-/// Parse `body` under `cfg`. All or nothing: a body that breaks off halfway
-/// gives no fields.
-pub fn parse<'b>(body: &'b [u8], cfg: &JsonConfig) -> Outcome<'b> {
+/// Parse `body` under `cfg`, adding its flattened keys to `out` (in body
+/// order; the writer sorts them, later keys winning). All or nothing: a body
+/// that breaks off halfway adds no attributes.
+pub fn parse(body: &[u8], cfg: &JsonConfig, out: &mut AttributeWriter<'_>) -> Outcome {
     let start = body.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(body.len());
     if body.get(start) != Some(&b'{') {
         return Outcome::NotObject;
     }
-    let mut fields = Fields { pairs: Vec::with_capacity(16), ..Default::default() };
+    let mut fields = Fields::default();
     let body = &body[start..];
-    let seed = ObjectSeed { cfg, path: "", depth: cfg.max_depth.max(1), out: &mut fields };
+    // Keys and values are about as long as the body they come from (shorter
+    // by the quotes and punctuation, longer only by prefixes and nesting).
+    out.reserve(body.len() + cfg.prefix.len() * 16, 16);
+    let seed = ObjectSeed { cfg, path: "", depth: cfg.max_depth.max(1), fields: &mut fields, out };
     // One UTF-8 check of the whole body, then a parser that trusts it: the
     // byte parser checks every string on its own, ~20 short calls per line,
     // which was a tenth of this function's time in wasm. A body that is not
@@ -84,28 +94,32 @@ pub fn parse<'b>(body: &'b [u8], cfg: &JsonConfig) -> Outcome<'b> {
     };
     match parsed {
         Ok(()) => Outcome::Parsed(fields),
-        Err(e) => Outcome::Invalid(format!("invalid JSON: {e}")),
+        Err(e) => {
+            out.discard();
+            Outcome::Invalid(format!("invalid JSON: {e}"))
+        }
     }
 }
 
 /// The object `seed` visits, and nothing after it but whitespace.
 fn whole_object<'de, R: serde_json::de::Read<'de>>(
     mut de: serde_json::Deserializer<R>,
-    seed: ObjectSeed<'_, 'de>,
+    seed: ObjectSeed<'_, '_, '_>,
 ) -> serde_json::Result<()> {
     seed.deserialize(&mut de)?;
     de.end()
 }
 
 /// Visits one object whose keys sit under `path` (empty at the top).
-struct ObjectSeed<'a, 'de> {
+struct ObjectSeed<'a, 'o, 'w> {
     cfg: &'a JsonConfig,
     path: &'a str,
     depth: usize,
-    out: &'a mut Fields<'de>,
+    fields: &'a mut Fields,
+    out: &'o mut AttributeWriter<'w>,
 }
 
-impl<'de> DeserializeSeed<'de> for ObjectSeed<'_, 'de> {
+impl<'de> DeserializeSeed<'de> for ObjectSeed<'_, '_, '_> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
@@ -121,7 +135,7 @@ enum Special {
     Level,
 }
 
-impl<'de> Visitor<'de> for ObjectSeed<'_, 'de> {
+impl<'de> Visitor<'de> for ObjectSeed<'_, '_, '_> {
     type Value = ();
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -140,70 +154,67 @@ impl<'de> Visitor<'de> for ObjectSeed<'_, 'de> {
                 p.push_str(&k);
                 Cow::Owned(p)
             };
-            let special = if cfg.message_key.as_deref() == Some(&*path) && self.out.message.is_none() {
+            let fields = &mut *self.fields;
+            let special = if cfg.message_key.as_deref() == Some(&*path) && fields.message.is_none() {
                 Special::Message
-            } else if cfg.timestamp_key.as_deref() == Some(&*path) && self.out.timestamp.is_none() {
+            } else if cfg.timestamp_key.as_deref() == Some(&*path) && fields.timestamp.is_none() {
                 Special::Timestamp
-            } else if cfg.level_key.as_deref() == Some(&*path) && self.out.level.is_none() {
+            } else if cfg.level_key.as_deref() == Some(&*path) && fields.level.is_none() {
                 Special::Level
             } else {
                 Special::None
             };
-            let leaf = map.next_value_seed(ValueSeed { cfg, path: &path, depth: self.depth, out: self.out })?;
-            let Some(leaf) = leaf else { continue }; // an object, flattened already
+            let seed = ValueSeed { cfg, path: &path, depth: self.depth, fields, out: self.out };
+            let Some(leaf) = map.next_value_seed(seed)? else { continue }; // an object, flattened already
             match (special, leaf) {
-                (Special::Message, Leaf::Str(s)) => self.out.message = Some(s.into_owned()),
-                (Special::Level, Leaf::Str(s)) => self.out.level = Some(s.into_owned()),
-                (Special::Level, Leaf::Int(i)) => self.out.level = Some(i.to_text()),
-                (Special::Timestamp, Leaf::Str(s)) => self.out.timestamp = Some(Scalar::Text(s.into_owned())),
-                (Special::Timestamp, Leaf::Int(i)) => self.out.timestamp = Some(Scalar::Int(i.wide())),
-                (Special::Timestamp, Leaf::Float(f)) => self.out.timestamp = Some(Scalar::Float(f)),
-                (_, leaf) => {
-                    let key = if cfg.prefix.is_empty() {
-                        path
-                    } else {
-                        let mut key = String::with_capacity(cfg.prefix.len() + path.len());
-                        key.push_str(&cfg.prefix);
-                        key.push_str(&path);
-                        Cow::Owned(key)
-                    };
-                    self.out.pairs.push((key, leaf.into_text()));
-                }
+                (Special::Message, Leaf::Str(s)) => self.fields.message = Some(s.into_owned()),
+                (Special::Level, Leaf::Str(s)) => self.fields.level = Some(s.into_owned()),
+                (Special::Level, Leaf::Int(i)) => self.fields.level = Some(i.to_text()),
+                (Special::Timestamp, Leaf::Str(s)) => self.fields.timestamp = Some(Scalar::Text(s.into_owned())),
+                (Special::Timestamp, Leaf::Int(i)) => self.fields.timestamp = Some(Scalar::Int(i.wide())),
+                (Special::Timestamp, Leaf::Float(f)) => self.fields.timestamp = Some(Scalar::Float(f)),
+                (_, leaf) => self.out.push_with(&[&cfg.prefix, &path], |value| leaf.write(value)),
             }
         }
         Ok(())
     }
 }
 
-/// A value that did not flatten into pairs itself.
+/// A value that did not flatten into attributes itself.
 enum Leaf<'de> {
     Str(Cow<'de, str>),
     Int(Integer),
     Float(f64),
-    /// `true`, `false`, `null` (as ""), arrays and too-deep objects as JSON text.
-    Other(String),
+    /// `true`, `false` and `null` (as "").
+    Word(&'static str),
+    /// Arrays and too-deep objects, as JSON text.
+    Json(String),
 }
 
-impl<'de> Leaf<'de> {
-    fn into_text(self) -> Cow<'de, str> {
+impl Leaf<'_> {
+    fn write(self, out: &mut ValueText<'_>) {
         match self {
-            Leaf::Str(s) => s,
-            Leaf::Other(s) => Cow::Owned(s),
-            Leaf::Int(i) => Cow::Owned(i.to_text()),
-            // The text `serde_json::Value` prints, as the host's native JSON processor does.
-            Leaf::Float(f) => Cow::Owned(serde_json::Number::from_f64(f).map(|n| n.to_string()).unwrap_or_default()),
+            Leaf::Str(s) => out.push_str(&s),
+            Leaf::Word(s) => out.push_str(s),
+            Leaf::Json(s) => out.push_str(&s),
+            Leaf::Int(i) => i.write(out),
+            // The text `serde_json::Value` prints (its formatter, without
+            // going through `fmt`), as the host's native JSON processor does.
+            Leaf::Float(f) if f.is_finite() => out.push_str(zmij::Buffer::new().format_finite(f)),
+            Leaf::Float(_) => {}
         }
     }
 }
 
-struct ValueSeed<'a, 'de> {
+struct ValueSeed<'a, 'o, 'w> {
     cfg: &'a JsonConfig,
     path: &'a str,
     depth: usize,
-    out: &'a mut Fields<'de>,
+    fields: &'a mut Fields,
+    out: &'o mut AttributeWriter<'w>,
 }
 
-impl<'de> DeserializeSeed<'de> for ValueSeed<'_, 'de> {
+impl<'de> DeserializeSeed<'de> for ValueSeed<'_, '_, '_> {
     /// `None`: an object flattened into `out`.
     type Value = Option<Leaf<'de>>;
 
@@ -212,7 +223,7 @@ impl<'de> DeserializeSeed<'de> for ValueSeed<'_, 'de> {
     }
 }
 
-impl<'de> Visitor<'de> for ValueSeed<'_, 'de> {
+impl<'de> Visitor<'de> for ValueSeed<'_, '_, '_> {
     type Value = Option<Leaf<'de>>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -229,7 +240,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_, 'de> {
         Ok(Some(Leaf::Str(Cow::Owned(v))))
     }
     fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        Ok(Some(Leaf::Other(if v { "true" } else { "false" }.into())))
+        Ok(Some(Leaf::Word(if v { "true" } else { "false" })))
     }
     fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
         Ok(Some(Leaf::Int(Integer::Signed(v))))
@@ -241,18 +252,19 @@ impl<'de> Visitor<'de> for ValueSeed<'_, 'de> {
         Ok(Some(Leaf::Float(v)))
     }
     fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Some(Leaf::Other(String::new())))
+        Ok(Some(Leaf::Word("")))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
         let v = Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
-        Ok(Some(Leaf::Other(v.to_string())))
+        Ok(Some(Leaf::Json(v.to_string())))
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         if self.depth <= 1 {
             let v = Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
-            return Ok(Some(Leaf::Other(v.to_string())));
+            return Ok(Some(Leaf::Json(v.to_string())));
         }
-        let nested = ObjectSeed { cfg: self.cfg, path: self.path, depth: self.depth - 1, out: self.out };
+        let nested =
+            ObjectSeed { cfg: self.cfg, path: self.path, depth: self.depth - 1, fields: self.fields, out: self.out };
         nested.visit_map(map)?;
         Ok(None)
     }
@@ -261,28 +273,32 @@ impl<'de> Visitor<'de> for ValueSeed<'_, 'de> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wasmon_sdk::attributes::Attributes;
 
-    fn parsed<'b>(body: &'b str, cfg: &JsonConfig) -> Fields<'b> {
-        match parse(body.as_bytes(), cfg) {
-            Outcome::Parsed(f) => f,
+    /// The fields and the attributes (`key=value`, in key order) `body` gives.
+    fn parsed(body: &str, cfg: &JsonConfig) -> (Fields, Vec<String>) {
+        let mut attributes = Attributes::new();
+        let outcome = parse(body.as_bytes(), cfg, &mut attributes.writer());
+        match outcome {
+            Outcome::Parsed(f) => (f, attributes.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             other => panic!("{body}: {other:?}"),
         }
     }
 
-    fn pairs(f: &Fields) -> Vec<String> {
-        f.pairs.iter().map(|(k, v)| format!("{k}={v}")).collect()
+    fn outcome(body: &[u8]) -> Outcome {
+        parse(body, &JsonConfig::default(), &mut Attributes::new().writer())
     }
 
     #[test]
     fn nested_keys_flatten_with_the_separator_up_to_max_depth() {
         let cfg = JsonConfig { separator: "_".into(), max_depth: 2, ..Default::default() };
-        let f = parsed(
+        let (_, pairs) = parsed(
             r#" {"a":1,"http":{"status":200,"req":{"m":"GET"}},"t":[1,{"x":2}],"n":null,"b":false,"f":1.5}"#,
             &cfg,
         );
         assert_eq!(
-            pairs(&f),
-            ["a=1", "http_status=200", r#"http_req={"m":"GET"}"#, r#"t=[1,{"x":2}]"#, "n=", "b=false", "f=1.5"]
+            pairs,
+            ["a=1", "b=false", "f=1.5", r#"http_req={"m":"GET"}"#, "http_status=200", "n=", r#"t=[1,{"x":2}]"#]
         );
     }
 
@@ -295,52 +311,66 @@ mod tests {
             prefix: "app.".into(),
             ..Default::default()
         };
-        let f = parsed(r#"{"ts":1700000000.5,"msg":"hi \"you\"","log":{"level":"WARN","logger":"x"}}"#, &cfg);
+        let (f, pairs) = parsed(r#"{"ts":1700000000.5,"msg":"hi \"you\"","log":{"level":"WARN","logger":"x"}}"#, &cfg);
         assert_eq!(f.message.as_deref(), Some("hi \"you\""));
         assert_eq!(f.timestamp, Some(Scalar::Float(1_700_000_000.5)));
         assert_eq!(f.level.as_deref(), Some("WARN"));
-        assert_eq!(pairs(&f), ["app.log.logger=x"]);
+        assert_eq!(pairs, ["app.log.logger=x"]);
     }
 
     #[test]
     fn escaped_text_and_integers_of_every_width_come_out_exact() {
         let cfg = JsonConfig::default();
         let body = r#"{"k\"ey":"v\u00e9","plain":"x","big":18446744073709551615,"neg":-9223372036854775808,"small":-5,"u32":4294967295,"past_u32":4294967296}"#;
-        let f = parsed(body, &cfg);
+        let (_, pairs) = parsed(body, &cfg);
         assert_eq!(
-            pairs(&f),
+            pairs,
             [
-                "k\"ey=vé",
-                "plain=x",
                 "big=18446744073709551615",
+                "k\"ey=vé",
                 "neg=-9223372036854775808",
+                "past_u32=4294967296",
+                "plain=x",
                 "small=-5",
                 "u32=4294967295",
-                "past_u32=4294967296"
             ]
         );
-        // Unescaped keys and values point into the body; escaped ones are copies.
-        assert!(matches!(f.pairs[1], (Cow::Borrowed("plain"), Cow::Borrowed("x"))));
-        assert!(matches!(f.pairs[0], (Cow::Owned(_), Cow::Owned(_))));
+        // Repeated keys: the last one wins.
+        assert_eq!(parsed(r#"{"a":1,"b":2,"a":3}"#, &cfg).1, ["a=3", "b=2"]);
+    }
+
+    #[test]
+    fn numbers_print_as_serde_json_prints_them() {
+        for number in ["1.5", "1e20", "-0.0", "0.30000000000000004", "123456789012345678901234567890", "2.5E-8", "-7"] {
+            let want = serde_json::from_str::<Value>(number).unwrap().to_string();
+            assert_eq!(parsed(&format!(r#"{{"n":{number}}}"#), &JsonConfig::default()).1, [format!("n={want}")]);
+        }
     }
 
     #[test]
     fn a_non_string_message_stays_an_attribute() {
         let cfg = JsonConfig { message_key: Some("msg".into()), ..Default::default() };
-        let f = parsed(r#"{"msg":{"a":1}}"#, &cfg);
+        let (f, pairs) = parsed(r#"{"msg":{"a":1}}"#, &cfg);
         assert_eq!(f.message, None);
-        assert_eq!(pairs(&f), ["msg.a=1"]);
+        assert_eq!(pairs, ["msg.a=1"]);
     }
 
     #[test]
     fn failures_say_why() {
-        let cfg = JsonConfig::default();
-        assert_eq!(parse(b"plain text", &cfg), Outcome::NotObject);
-        assert_eq!(parse(b"[1,2]", &cfg), Outcome::NotObject);
-        assert_eq!(parse(b"", &cfg), Outcome::NotObject);
-        let Outcome::Invalid(m) = parse(br#"{"a":1,"b"}"#, &cfg) else { panic!("not invalid") };
+        assert_eq!(outcome(b"plain text"), Outcome::NotObject);
+        assert_eq!(outcome(b"[1,2]"), Outcome::NotObject);
+        assert_eq!(outcome(b""), Outcome::NotObject);
+        let Outcome::Invalid(m) = outcome(br#"{"a":1,"b"}"#) else { panic!("not invalid") };
         assert!(m.contains("column 11"), "{m}");
-        assert!(matches!(parse(b"{\"a\":\"\xff\"}", &cfg), Outcome::Invalid(_)));
-        assert!(matches!(parse(br#"{"a":1} trailing"#, &cfg), Outcome::Invalid(_)));
+        assert!(matches!(outcome(b"{\"a\":\"\xff\"}"), Outcome::Invalid(_)));
+        assert!(matches!(outcome(br#"{"a":1} trailing"#), Outcome::Invalid(_)));
+    }
+
+    #[test]
+    fn a_body_that_breaks_off_adds_nothing() {
+        let mut attributes = Attributes::from([("kept", "yes")]);
+        let outcome = parse(br#"{"a":1,"b":{"c":2,"d":"#, &JsonConfig::default(), &mut attributes.writer());
+        assert!(matches!(outcome, Outcome::Invalid(_)), "{outcome:?}");
+        assert_eq!(attributes, Attributes::from([("kept", "yes")]));
     }
 }
