@@ -389,7 +389,7 @@ impl ValueText<'_> {
 
 impl fmt::Write for ValueText<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.0.push_str(s);
+        append(self.0, s);
         Ok(())
     }
 }

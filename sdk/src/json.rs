@@ -1,8 +1,19 @@
 //! Helpers for parsing JSON with serde, shared by the `logs-json` plugin and
 //! the host's native JSON processor (its benchmark reference).
 
+use crate::attributes::ValueText;
 use serde::de::{DeserializeSeed, Deserializer, Error, Visitor};
 use std::borrow::Cow;
+
+/// Appends the text `serde_json::Value` prints for the number `f` (nothing
+/// for infinities and NaN, which JSON cannot hold), by the formatter
+/// serde_json's `Display` uses, without going through `fmt`. One rule for
+/// the `logs-json` plugin and the native processor, so their attributes agree.
+pub fn push_f64(out: &mut ValueText<'_>, f: f64) {
+    if f.is_finite() {
+        out.push_str(zmij::Buffer::new().format_finite(f));
+    }
+}
 
 /// Deserializes a string borrowed from the input where the JSON text is the
 /// string itself (no escapes), owned otherwise. `Cow<str>`'s own

@@ -171,11 +171,10 @@ impl Flat<'_> {
             Flat::Str(s) => out.push_str(&s),
             Flat::Int(i) => out.push_str(itoa::Buffer::new().format(i)),
             Flat::Unsigned(u) => out.push_str(itoa::Buffer::new().format(u)),
-            // The text `serde_json::Value` prints, by the formatter it uses.
-            Flat::Float(f) if f.is_finite() => out.push_str(zmij::Buffer::new().format_finite(f)),
+            Flat::Float(f) => wasmon_sdk::json::push_f64(out, f),
             Flat::Word(w) => out.push_str(w),
             Flat::Json(s) => out.push_str(&s),
-            Flat::Float(_) | Flat::Nested => {}
+            Flat::Nested => {}
         }
     }
 }

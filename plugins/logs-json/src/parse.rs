@@ -198,10 +198,7 @@ impl Leaf<'_> {
             Leaf::Word(s) => out.push_str(s),
             Leaf::Json(s) => out.push_str(&s),
             Leaf::Int(i) => i.write(out),
-            // The text `serde_json::Value` prints (its formatter, without
-            // going through `fmt`), as the host's native JSON processor does.
-            Leaf::Float(f) if f.is_finite() => out.push_str(zmij::Buffer::new().format_finite(f)),
-            Leaf::Float(_) => {}
+            Leaf::Float(f) => wasmon_sdk::json::push_f64(out, f),
         }
     }
 }
