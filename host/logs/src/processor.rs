@@ -4,13 +4,9 @@
 
 use crate::record::LogRecord;
 use serde::Deserialize;
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::Value;
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use wasmon_sdk::attributes::{AttributeWriter, ValueText};
-use wasmon_sdk::json::BorrowedStr;
+use wasmon_sdk::json::flatten::{FlattenOptions, Leaf, flatten_object};
 
 /// A processor failed on a whole batch. It hands back the records it still
 /// holds, which the pipeline forwards unprocessed (and counts), so a broken
@@ -81,23 +77,23 @@ impl JsonBodyProcessor {
         if !body.starts_with('{') {
             return false;
         }
-        // Straight from the text into the record's attributes, without
-        // building a `serde_json::Value` tree or a list of pairs first: this
-        // processor is the benchmark's hot path, and does what the
-        // `logs-json` plugin does, so that the ratio measures Wasm.
+        // Straight from the text into the record's attributes, by the
+        // reader the `logs-json` plugin runs (this processor is the
+        // benchmark's reference, so that the ratio measures Wasm).
         let mut new_body = None;
         let mut attributes = record.attributes.writer();
         attributes.reserve(body.len() + self.cfg.prefix.len() * 16, 16);
-        let mut de = serde_json::Deserializer::from_str(body);
-        let seed = ObjectSeed {
-            prefix: &self.cfg.prefix,
-            depth: self.cfg.max_depth.max(1),
-            body_field: self.cfg.body_field.as_deref(),
-            out: &mut attributes,
-            new_body: &mut new_body,
-        };
+        let options = FlattenOptions { prefix: &self.cfg.prefix, separator: ".", max_depth: self.cfg.max_depth };
+        let body_field = self.cfg.body_field.as_deref();
+        let taken = flatten_object(body, &options, &mut attributes, |key, level, leaf| match leaf {
+            Leaf::Str(s) if level == 0 && body_field == Some(key) && new_body.is_none() => {
+                new_body = Some(s.to_string());
+                true
+            }
+            _ => false,
+        });
         // All or nothing: a body that breaks off halfway adds no attributes.
-        if seed.deserialize(&mut de).and_then(|()| de.end()).is_err() {
+        if taken.is_err() {
             attributes.discard();
             return false;
         }
@@ -106,145 +102,6 @@ impl JsonBodyProcessor {
             record.body = b;
         }
         true
-    }
-}
-
-/// Visits one JSON object, writing its flattened keys (under `prefix`) and
-/// values into `out`; keys and values without escapes are copied straight
-/// from the body.
-struct ObjectSeed<'a, 'o, 'w> {
-    prefix: &'a str,
-    depth: usize,
-    /// Only at the top level: the field that becomes the body.
-    body_field: Option<&'a str>,
-    out: &'o mut AttributeWriter<'w>,
-    new_body: &'a mut Option<String>,
-}
-
-impl<'de> DeserializeSeed<'de> for ObjectSeed<'_, '_, '_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ObjectSeed<'_, '_, '_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(k) = map.next_key_seed(BorrowedStr)? {
-            let capture = self.body_field == Some(&*k) && self.new_body.is_none();
-            let value =
-                map.next_value_seed(ValueSeed { depth: self.depth, prefix: self.prefix, key: &k, out: self.out })?;
-            match value {
-                Flat::Str(s) if capture => *self.new_body = Some(s.into_owned()),
-                Flat::Nested => {}
-                value => self.out.push_with(&[self.prefix, &k], |text| value.write(text)),
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A value as it becomes an attribute's text.
-enum Flat<'de> {
-    Str(Cow<'de, str>),
-    Int(i64),
-    Unsigned(u64),
-    Float(f64),
-    /// `true`, `false`, and `null` as "".
-    Word(&'static str),
-    /// Arrays and too-deep objects, as JSON text.
-    Json(String),
-    /// An object flattened into `out` already.
-    Nested,
-}
-
-impl Flat<'_> {
-    fn write(self, out: &mut ValueText<'_>) {
-        match self {
-            Flat::Str(s) => out.push_str(&s),
-            Flat::Int(i) => out.push_str(itoa::Buffer::new().format(i)),
-            Flat::Unsigned(u) => out.push_str(itoa::Buffer::new().format(u)),
-            Flat::Float(f) => wasmon_sdk::json::push_f64(out, f),
-            Flat::Word(w) => out.push_str(w),
-            Flat::Json(s) => out.push_str(&s),
-            Flat::Nested => {}
-        }
-    }
-}
-
-struct ValueSeed<'a, 'o, 'w> {
-    depth: usize,
-    prefix: &'a str,
-    key: &'a str,
-    out: &'o mut AttributeWriter<'w>,
-}
-
-impl<'de> DeserializeSeed<'de> for ValueSeed<'_, '_, '_> {
-    type Value = Flat<'de>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ValueSeed<'_, '_, '_> {
-    type Value = Flat<'de>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Flat::Str(Cow::Borrowed(v)))
-    }
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Flat::Str(Cow::Owned(v.to_owned())))
-    }
-    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Flat::Str(Cow::Owned(v)))
-    }
-    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        Ok(Flat::Word(if v { "true" } else { "false" }))
-    }
-    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(Flat::Int(v))
-    }
-    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(Flat::Unsigned(v))
-    }
-    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(Flat::Float(v))
-    }
-    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Flat::Word(""))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        let v = Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
-        Ok(Flat::Json(v.to_string()))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        if self.depth <= 1 {
-            let v = Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
-            return Ok(Flat::Json(v.to_string()));
-        }
-        let prefix = format!("{}{}.", self.prefix, self.key);
-        let mut ignored = None;
-        let nested = ObjectSeed {
-            prefix: &prefix,
-            depth: self.depth - 1,
-            body_field: None,
-            out: self.out,
-            new_body: &mut ignored,
-        };
-        nested.visit_map(map)?;
-        Ok(Flat::Nested)
     }
 }
 

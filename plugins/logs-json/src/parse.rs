@@ -3,12 +3,8 @@
 //! of `(key, value)` pairs first (this is the plugin's hot path).
 
 use crate::config::JsonConfig;
-use serde::Deserialize;
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::Value;
-use std::borrow::Cow;
-use wasmon_sdk::attributes::{AttributeWriter, ValueText};
-use wasmon_sdk::json::BorrowedStr;
+use wasmon_sdk::attributes::AttributeWriter;
+use wasmon_sdk::json::flatten::{FlattenOptions, Leaf, flatten_object};
 
 /// A scalar value picked out for the timestamp: kept typed, so `auto` can
 /// tell seconds from milliseconds.
@@ -17,39 +13,6 @@ pub enum Scalar {
     Text(String),
     Int(i128),
     Float(f64),
-}
-
-/// An integer as JSON gives it: serde_json reads every integer as an `i64`
-/// or a `u64`, and formatting those is several times cheaper than an `i128`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Integer {
-    Signed(i64),
-    Unsigned(u64),
-}
-
-impl Integer {
-    fn wide(self) -> i128 {
-        match self {
-            Integer::Signed(i) => i.into(),
-            Integer::Unsigned(u) => u.into(),
-        }
-    }
-
-    fn write(self, out: &mut ValueText<'_>) {
-        let mut digits = itoa::Buffer::new();
-        out.push_str(match self {
-            Integer::Signed(i) => digits.format(i),
-            Integer::Unsigned(u) => digits.format(u),
-        });
-    }
-
-    fn to_text(self) -> String {
-        let mut digits = itoa::Buffer::new();
-        match self {
-            Integer::Signed(i) => digits.format(i).to_string(),
-            Integer::Unsigned(u) => digits.format(u).to_string(),
-        }
-    }
 }
 
 /// What one body gave besides the attributes it wrote: the values of the
@@ -78,21 +41,38 @@ pub fn parse(body: &[u8], cfg: &JsonConfig, out: &mut AttributeWriter<'_>) -> Ou
     if body.get(start) != Some(&b'{') {
         return Outcome::NotObject;
     }
-    let mut fields = Fields::default();
-    let body = &body[start..];
+    // One UTF-8 check of the whole body; the reader then works on text.
+    let body = match std::str::from_utf8(&body[start..]) {
+        Ok(text) => text,
+        Err(e) => return Outcome::Invalid(format!("invalid JSON: invalid UTF-8 at byte {}", start + e.valid_up_to())),
+    };
     // Keys and values are about as long as the body they come from (shorter
     // by the quotes and punctuation, longer only by prefixes and nesting).
     out.reserve(body.len() + cfg.prefix.len() * 16, 16);
-    let seed = ObjectSeed { cfg, path: "", depth: cfg.max_depth.max(1), fields: &mut fields, out };
-    // One UTF-8 check of the whole body, then a parser that trusts it: the
-    // byte parser checks every string on its own, ~20 short calls per line,
-    // which was a tenth of this function's time in wasm. A body that is not
-    // UTF-8 goes to the byte parser, whose error says where.
-    let parsed = match std::str::from_utf8(body) {
-        Ok(text) => whole_object(serde_json::Deserializer::from_str(text), seed),
-        Err(_) => whole_object(serde_json::Deserializer::from_slice(body), seed),
+    let options = FlattenOptions { prefix: &cfg.prefix, separator: &cfg.separator, max_depth: cfg.max_depth };
+    let mut fields = Fields::default();
+    // The first message, timestamp and level of a usable type are taken out
+    // of the attributes; repeats and other types stay attributes.
+    let claim = |key: &str, _level: usize, leaf: &Leaf<'_>| {
+        if cfg.message_key.as_deref() == Some(key) && fields.message.is_none() {
+            let Leaf::Str(s) = leaf else { return false };
+            fields.message = Some(s.to_string());
+        } else if cfg.timestamp_key.as_deref() == Some(key) && fields.timestamp.is_none() {
+            fields.timestamp = Some(match *leaf {
+                Leaf::Str(s) => Scalar::Text(s.to_string()),
+                Leaf::Int(_) => Scalar::Int(leaf.integer().unwrap_or_default()),
+                Leaf::Float(f) => Scalar::Float(f),
+                _ => return false,
+            });
+        } else if cfg.level_key.as_deref() == Some(key) && fields.level.is_none() {
+            let (Leaf::Str(s) | Leaf::Int(s)) = leaf else { return false };
+            fields.level = Some(s.to_string());
+        } else {
+            return false;
+        }
+        true
     };
-    match parsed {
+    match flatten_object(body, &options, out, claim) {
         Ok(()) => Outcome::Parsed(fields),
         Err(e) => {
             out.discard();
@@ -101,175 +81,10 @@ pub fn parse(body: &[u8], cfg: &JsonConfig, out: &mut AttributeWriter<'_>) -> Ou
     }
 }
 
-/// The object `seed` visits, and nothing after it but whitespace.
-fn whole_object<'de, R: serde_json::de::Read<'de>>(
-    mut de: serde_json::Deserializer<R>,
-    seed: ObjectSeed<'_, '_, '_>,
-) -> serde_json::Result<()> {
-    seed.deserialize(&mut de)?;
-    de.end()
-}
-
-/// Visits one object whose keys sit under `path` (empty at the top).
-struct ObjectSeed<'a, 'o, 'w> {
-    cfg: &'a JsonConfig,
-    path: &'a str,
-    depth: usize,
-    fields: &'a mut Fields,
-    out: &'o mut AttributeWriter<'w>,
-}
-
-impl<'de> DeserializeSeed<'de> for ObjectSeed<'_, '_, '_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Special {
-    None,
-    Message,
-    Timestamp,
-    Level,
-}
-
-impl<'de> Visitor<'de> for ObjectSeed<'_, '_, '_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let cfg = self.cfg;
-        while let Some(k) = map.next_key_seed(BorrowedStr)? {
-            let path: Cow<'_, str> = if self.path.is_empty() {
-                k
-            } else {
-                let mut p = String::with_capacity(self.path.len() + cfg.separator.len() + k.len());
-                p.push_str(self.path);
-                p.push_str(&cfg.separator);
-                p.push_str(&k);
-                Cow::Owned(p)
-            };
-            let fields = &mut *self.fields;
-            let special = if cfg.message_key.as_deref() == Some(&*path) && fields.message.is_none() {
-                Special::Message
-            } else if cfg.timestamp_key.as_deref() == Some(&*path) && fields.timestamp.is_none() {
-                Special::Timestamp
-            } else if cfg.level_key.as_deref() == Some(&*path) && fields.level.is_none() {
-                Special::Level
-            } else {
-                Special::None
-            };
-            let seed = ValueSeed { cfg, path: &path, depth: self.depth, fields, out: self.out };
-            let Some(leaf) = map.next_value_seed(seed)? else { continue }; // an object, flattened already
-            match (special, leaf) {
-                (Special::Message, Leaf::Str(s)) => self.fields.message = Some(s.into_owned()),
-                (Special::Level, Leaf::Str(s)) => self.fields.level = Some(s.into_owned()),
-                (Special::Level, Leaf::Int(i)) => self.fields.level = Some(i.to_text()),
-                (Special::Timestamp, Leaf::Str(s)) => self.fields.timestamp = Some(Scalar::Text(s.into_owned())),
-                (Special::Timestamp, Leaf::Int(i)) => self.fields.timestamp = Some(Scalar::Int(i.wide())),
-                (Special::Timestamp, Leaf::Float(f)) => self.fields.timestamp = Some(Scalar::Float(f)),
-                (_, leaf) => self.out.push_with(&[&cfg.prefix, &path], |value| leaf.write(value)),
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A value that did not flatten into attributes itself.
-enum Leaf<'de> {
-    Str(Cow<'de, str>),
-    Int(Integer),
-    Float(f64),
-    /// `true`, `false` and `null` (as "").
-    Word(&'static str),
-    /// Arrays and too-deep objects, as JSON text.
-    Json(String),
-}
-
-impl Leaf<'_> {
-    fn write(self, out: &mut ValueText<'_>) {
-        match self {
-            Leaf::Str(s) => out.push_str(&s),
-            Leaf::Word(s) => out.push_str(s),
-            Leaf::Json(s) => out.push_str(&s),
-            Leaf::Int(i) => i.write(out),
-            Leaf::Float(f) => wasmon_sdk::json::push_f64(out, f),
-        }
-    }
-}
-
-struct ValueSeed<'a, 'o, 'w> {
-    cfg: &'a JsonConfig,
-    path: &'a str,
-    depth: usize,
-    fields: &'a mut Fields,
-    out: &'o mut AttributeWriter<'w>,
-}
-
-impl<'de> DeserializeSeed<'de> for ValueSeed<'_, '_, '_> {
-    /// `None`: an object flattened into `out`.
-    type Value = Option<Leaf<'de>>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ValueSeed<'_, '_, '_> {
-    type Value = Option<Leaf<'de>>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Some(Leaf::Str(Cow::Borrowed(v))))
-    }
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Some(Leaf::Str(Cow::Owned(v.to_owned()))))
-    }
-    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Some(Leaf::Str(Cow::Owned(v))))
-    }
-    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        Ok(Some(Leaf::Word(if v { "true" } else { "false" })))
-    }
-    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(Some(Leaf::Int(Integer::Signed(v))))
-    }
-    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(Some(Leaf::Int(Integer::Unsigned(v))))
-    }
-    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(Some(Leaf::Float(v)))
-    }
-    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Some(Leaf::Word("")))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        let v = Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
-        Ok(Some(Leaf::Json(v.to_string())))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        if self.depth <= 1 {
-            let v = Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
-            return Ok(Some(Leaf::Json(v.to_string())));
-        }
-        let nested =
-            ObjectSeed { cfg: self.cfg, path: self.path, depth: self.depth - 1, fields: self.fields, out: self.out };
-        nested.visit_map(map)?;
-        Ok(None)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
     use wasmon_sdk::attributes::Attributes;
 
     /// The fields and the attributes (`key=value`, in key order) `body` gives.
