@@ -6,19 +6,23 @@
 //! million against serde_json's 0.37–0.53 s (interleaved rounds, release
 //! build). The output is byte for byte what serde_json writes (tested).
 
+use wasmon_sdk::json::first_to_escape;
+
 /// Appends `s` as a JSON string literal, quotes included, escaped as
 /// serde_json escapes (`\"`, `\\`, `\n`-style escapes for the five that
 /// have one, `\u00xx` for other control characters, nothing else).
 pub(crate) fn push_str(out: &mut Vec<u8>, s: &str) {
     out.reserve(s.len() + 2);
     out.push(b'"');
-    let mut rest = s.as_bytes();
-    while let Some(at) = first_to_escape(rest) {
-        out.extend_from_slice(&rest[..at]);
-        push_escape(out, rest[at]);
-        rest = &rest[at + 1..];
+    let bytes = s.as_bytes();
+    let mut from = 0;
+    loop {
+        let at = first_to_escape(bytes, from);
+        out.extend_from_slice(&bytes[from..at]);
+        let Some(&byte) = bytes.get(at) else { break };
+        push_escape(out, byte);
+        from = at + 1;
     }
-    out.extend_from_slice(rest);
     out.push(b'"');
 }
 
@@ -34,35 +38,6 @@ fn push_escape(out: &mut Vec<u8>, byte: u8) {
         0x0c => out.extend_from_slice(b"\\f"),
         b => out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]),
     }
-}
-
-/// The index of the first `"`, `\` or control character below 0x20 in
-/// `bytes`: what JSON requires escaped (serde_json escapes nothing else).
-fn first_to_escape(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // The high bit of each byte of `word` that equals `byte` (the classic
-    // "has zero byte" test). A borrow can also flag a byte above a true
-    // match, never one below it, so the lowest flag is exact.
-    let has = |word: u64, byte: u8| {
-        let x = word ^ (ONES * u64::from(byte));
-        x.wrapping_sub(ONES) & !x & HIGHS
-    };
-    // The same for bytes below 0x20 (bytes from 0x80 up cannot match: `!word` clears their high bit).
-    let has_control = |word: u64| word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
-    let mut chunks = bytes.chunks_exact(8);
-    let mut offset = 0;
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let word = u64::from_le_bytes(word);
-        let flags = has(word, b'"') | has(word, b'\\') | has_control(word);
-        if flags != 0 {
-            return Some(offset + (flags.trailing_zeros() / 8) as usize);
-        }
-        offset += 8;
-    }
-    chunks.remainder().iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20).map(|i| offset + i)
 }
 
 #[cfg(test)]
