@@ -10,6 +10,7 @@ pub mod parse;
 
 use config::{JsonConfig, TimestampFormat};
 use parse::{Outcome, Scalar};
+use wasmon_sdk::attributes::ValueText;
 use wasmon_sdk::{Family, MetricFamily, PluginError, PluginInfo};
 use wasmon_sdk_logs::{LogBatch, LogProcessor, LogRecord};
 
@@ -67,7 +68,7 @@ impl LogsJson {
                 None => {
                     self.counts.timestamp_errors += 1;
                     let key = cfg.timestamp_key.as_deref().unwrap_or_default();
-                    attributes.push_with(&[&cfg.prefix, key], |value| value.push_str(&scalar_text(ts)));
+                    attributes.push_with(&[&cfg.prefix, key], |value| write_scalar(value, ts));
                 }
             }
         }
@@ -190,11 +191,13 @@ pub fn timestamp_ns(value: &Scalar, format: TimestampFormat) -> Option<i64> {
     }
 }
 
-fn scalar_text(value: Scalar) -> String {
+/// A timestamp that could not be read, put back as the attribute it was
+/// (floats by the same rule as every other float attribute).
+fn write_scalar(out: &mut ValueText<'_>, value: Scalar) {
     match value {
-        Scalar::Text(s) => s,
-        Scalar::Int(i) => i.to_string(),
-        Scalar::Float(f) => serde_json::Number::from_f64(f).map(|n| n.to_string()).unwrap_or_default(),
+        Scalar::Text(s) => out.push_str(&s),
+        Scalar::Int(i) => out.push_str(&i.to_string()),
+        Scalar::Float(f) => wasmon_sdk::json::push_f64(out, f),
     }
 }
 

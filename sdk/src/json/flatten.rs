@@ -224,8 +224,7 @@ impl<'a, F: FnMut(&str, usize, &Leaf<'_>) -> bool> Walk<'a, '_, '_, F> {
             Some(b'{' | b'[') => {
                 let raw = self.scan.skip_nested()?;
                 let value: serde_json::Value = serde_json::from_str(raw).map_err(|e| serde_fault(&e, raw, start))?;
-                self.value_scratch.clear();
-                self.value_scratch.push_str(&value.to_string());
+                self.value_scratch = value.to_string();
                 Leaf::Json(self.value_scratch.as_str())
             }
             Some(b't') => Leaf::Word(self.scan.literal("true")?),
