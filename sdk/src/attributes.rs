@@ -73,6 +73,12 @@ impl fmt::Display for PackedError {
 
 impl std::error::Error for PackedError {}
 
+impl PackedError {
+    pub(crate) fn new(message: String) -> Self {
+        Self(message)
+    }
+}
+
 impl Attributes {
     pub fn new() -> Self {
         Self::default()
@@ -317,6 +323,11 @@ impl Attributes {
     /// it is and the spans, neither copied.
     pub fn into_packed(self) -> (String, Vec<u32>) {
         (self.text, self.entries.into_flattened())
+    }
+
+    /// The packed form, borrowed: the text and the spans.
+    pub fn packed_parts(&self) -> (&str, &[u32]) {
+        (&self.text, self.entries.as_flattened())
     }
 
     /// [`into_packed`](Self::into_packed) without giving the map up.

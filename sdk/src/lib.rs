@@ -39,6 +39,7 @@ pub mod http;
 pub mod json;
 pub mod log;
 pub mod metrics;
+pub mod packed_records;
 pub mod passthrough;
 pub mod secrets;
 pub mod system;

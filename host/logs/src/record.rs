@@ -1,6 +1,7 @@
 //! The log record that flows from the tailer through processors to sinks. It
-//! mirrors the WIT `log-record { timestamp-ns, body, attributes, source }`, so a
-//! Wasm `log-processor` receives exactly these fields.
+//! mirrors the WIT `record-head { timestamp-ns, source, .. }` and its body and
+//! attributes in `log-records`, so a Wasm `log-processor` receives exactly
+//! these fields.
 
 use std::sync::Arc;
 

@@ -8,7 +8,9 @@
 //!
 //! Crossing the boundary: what belongs to a file (path, stream, Kubernetes
 //! attributes) is sent once per batch as a `log-source`, records refer to it
-//! by index, and bodies travel as bytes.
+//! by index, and records travel packed (`wasmon_sdk::packed_records`): all
+//! bodies in one byte list, all attribute text in one string, so a batch is
+//! a handful of lists whatever its number of records.
 
 use super::call::{CallFailure, CallOutcome, FailureReason, PluginState};
 use super::long_lived::LongLived;
@@ -18,7 +20,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use wasmon_logs::{Attributes, LogRecord, LogSource, Processor, ProcessorError, Stream};
+use wasmon_logs::{LogRecord, LogSource, Processor, ProcessorError, Stream};
+use wasmon_sdk::packed_records::{Packer, RecordLengths, Unpacker};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -119,7 +122,7 @@ impl LogProcessorInstance {
         self.inner.call("init", async |e, s| e.call_init(s, config).await)
     }
 
-    pub fn process(&mut self, batch: &wit::LogBatch) -> CallOutcome<Vec<wit::LogRecord>> {
+    pub fn process(&mut self, batch: &wit::LogBatch) -> CallOutcome<wit::LogRecords> {
         self.inner.call("process", async |e, s| e.call_process(s, batch).await)
     }
 
@@ -319,13 +322,21 @@ impl WasmProcessorShared {
             }
         }
         let Some(instance) = live.instance.as_mut() else { unreachable!("started above") };
-        let (input, taken) = to_wit(batch);
+        let (input, sources) = match to_wit(&batch) {
+            Ok(packed) => packed,
+            Err(message) => return unprocessed("too-large", message, batch),
+        };
         let outcome = instance.process(&input);
+        drop(input);
         self.stats.cpu_ns.fetch_add(outcome.report.cpu_time.as_nanos() as u64, Relaxed);
         self.stats.memory_high_water.fetch_max(outcome.report.memory_high_water, Relaxed);
         let poisoned = instance.is_poisoned();
-        match outcome.result.and_then(|records| self.records_from_wit(records, &taken.sources)) {
-            Ok(records) => {
+        let mut batch = batch;
+        match outcome.result.and_then(|records| records_from_wit(&records, &sources, &mut batch)) {
+            Ok((records, invalid_utf8)) => {
+                if invalid_utf8 > 0 {
+                    self.stats.invalid_utf8_bodies.fetch_add(invalid_utf8, Relaxed);
+                }
                 live.consecutive_failures = 0;
                 live.retry_at = None;
                 self.stats.records_out.fetch_add(records.len() as u64, Relaxed);
@@ -336,65 +347,73 @@ impl WasmProcessorShared {
                 if poisoned {
                     self.discard(&mut live);
                 }
-                unprocessed(failure.reason.as_label(), failure.to_string(), restore(input, taken))
+                unprocessed(failure.reason.as_label(), failure.to_string(), batch)
             }
         }
     }
+}
 
-    /// The plugin's records back into the pipeline's.
-    fn records_from_wit(
-        &self,
-        records: Vec<wit::LogRecord>,
-        sources: &[LogSource],
-    ) -> Result<Vec<LogRecord>, CallFailure> {
-        let mut out = Vec::with_capacity(records.len());
-        let mut invalid = 0;
-        for r in records {
-            let Some(source) = sources.get(r.source as usize) else {
-                return Err(CallFailure {
-                    reason: FailureReason::PluginError,
-                    message: format!(
-                        "returned a record of source {} but the batch has {} sources",
-                        r.source,
-                        sources.len()
-                    ),
-                });
-            };
-            let body = String::from_utf8(r.body).unwrap_or_else(|e| {
+/// The plugin's records back into the pipeline's. All of them are
+/// checked before any body is taken from `input`, so on an error
+/// `input` is the batch as it came, to forward unprocessed. Also says how
+/// many bodies were not UTF-8 (stored with U+FFFD).
+fn records_from_wit(
+    records: &wit::LogRecords,
+    sources: &[LogSource],
+    input: &mut [LogRecord],
+) -> Result<(Vec<LogRecord>, u64), CallFailure> {
+    let failure = |message: String| CallFailure { reason: FailureReason::PluginError, message };
+    let mut unpacker = Unpacker::new(&records.bodies, &records.attribute_text, &records.attribute_spans);
+    let mut out = Vec::with_capacity(records.heads.len());
+    let mut bodies = Vec::with_capacity(records.heads.len());
+    for (i, head) in records.heads.iter().enumerate() {
+        let Some(source) = sources.get(head.source as usize) else {
+            return Err(failure(format!(
+                "returned record {i} of source {} but the batch has {} sources",
+                head.source,
+                sources.len()
+            )));
+        };
+        let lengths = RecordLengths {
+            body_bytes: head.body_bytes,
+            attribute_bytes: head.attribute_bytes,
+            attribute_count: head.attribute_count,
+        };
+        let (body, attributes) = unpacker.next(lengths).map_err(|e| failure(format!("returned bad records: {e}")))?;
+        bodies.push(body);
+        out.push(LogRecord {
+            timestamp_ns: head.timestamp_ns,
+            body: String::new(),
+            attributes,
+            source: source.clone(),
+        });
+    }
+    unpacker.finish().map_err(|e| failure(format!("returned bad records: {e}")))?;
+    let mut invalid = 0;
+    for (i, (record, body)) in out.iter_mut().zip(bodies).enumerate() {
+        // Most processors return record i's body as they got it: then
+        // the host's string is taken, not copied and checked again.
+        record.body = match input.get_mut(i) {
+            Some(same) if same.body.as_bytes() == body => std::mem::take(&mut same.body),
+            _ => String::from_utf8(body.to_vec()).unwrap_or_else(|e| {
                 invalid += 1;
                 String::from_utf8_lossy(e.as_bytes()).into_owned()
-            });
-            let attributes =
-                Attributes::from_packed(r.attributes.text, &r.attributes.spans).map_err(|e| CallFailure {
-                    reason: FailureReason::PluginError,
-                    message: format!("returned record {} with bad attributes: {e}", out.len()),
-                })?;
-            out.push(LogRecord { timestamp_ns: r.timestamp_ns, body, attributes, source: source.clone() });
-        }
-        if invalid > 0 {
-            self.stats.invalid_utf8_bodies.fetch_add(invalid, Relaxed);
-        }
-        Ok(out)
+            }),
+        };
     }
+    Ok((out, invalid))
 }
 
-/// What [`to_wit`] took out of a batch besides the bodies: the sources, to
-/// map the plugin's indexes back, and each record's own attributes, to
-/// rebuild the batch if the call fails.
-struct Taken {
-    sources: Vec<LogSource>,
-    attributes: Vec<Attributes>,
-}
-
-/// A batch as the plugin receives it: each distinct source once (records of
-/// one file share their `Arc`s, so this is a pointer comparison), records by
-/// index. The bodies move into the WIT records rather than being copied: the
-/// call only borrows them, and [`restore`] gives them back if it fails.
-fn to_wit(batch: Vec<LogRecord>) -> (wit::LogBatch, Taken) {
+/// A batch as the plugin receives it, and the sources its records' indexes
+/// refer to: each distinct source once (records of one file share their
+/// `Arc`s, so this is a pointer comparison), the records packed. The batch
+/// is only read, so a failed call forwards it as it is. An error only for
+/// a body of 4 GiB or more.
+fn to_wit(batch: &[LogRecord]) -> Result<(wit::LogBatch, Vec<LogSource>), String> {
     let mut sources: Vec<LogSource> = Vec::new();
     let mut wit_sources: Vec<wit::LogSource> = Vec::new();
-    let mut records = Vec::with_capacity(batch.len());
-    let mut attributes = Vec::with_capacity(batch.len());
+    let mut packer = Packer::with_body_capacity(batch.iter().map(|r| r.body.len()).sum());
+    let mut heads = Vec::with_capacity(batch.len());
     let mut last = usize::MAX;
     for r in batch {
         let same = |s: &LogSource| {
@@ -407,6 +426,7 @@ fn to_wit(batch: Vec<LogRecord>) -> (wit::LogBatch, Taken) {
         } else if let Some(i) = sources.iter().position(same) {
             i
         } else {
+            let (text, spans) = r.source.attributes.to_packed();
             wit_sources.push(wit::LogSource {
                 path: r.source.path.to_string(),
                 stream: match r.source.stream {
@@ -414,42 +434,26 @@ fn to_wit(batch: Vec<LogRecord>) -> (wit::LogBatch, Taken) {
                     Stream::Stderr => wit::LogStream::Stderr,
                     Stream::Unknown => wit::LogStream::Unknown,
                 },
-                attributes: packed(&r.source.attributes),
+                attributes: wit::PackedAttributes { text, spans },
             });
-            sources.push(r.source);
+            sources.push(r.source.clone());
             sources.len() - 1
         };
         last = index;
-        records.push(wit::LogRecord {
+        let lengths = packer
+            .push(r.body.as_bytes(), &r.attributes)
+            .map_err(|e| format!("cannot pass record {} to the plugin: {e}", heads.len()))?;
+        heads.push(wit::RecordHead {
             timestamp_ns: r.timestamp_ns,
-            body: r.body.into_bytes(),
-            attributes: packed(&r.attributes),
+            body_bytes: lengths.body_bytes,
+            attribute_bytes: lengths.attribute_bytes,
+            attribute_count: lengths.attribute_count,
             source: index as u32,
         });
-        attributes.push(r.attributes);
     }
-    (wit::LogBatch { sources: wit_sources, records }, Taken { sources, attributes })
-}
-
-/// The batch [`to_wit`] was made from, to forward unprocessed.
-fn restore(input: wit::LogBatch, taken: Taken) -> Vec<LogRecord> {
-    input
-        .records
-        .into_iter()
-        .zip(taken.attributes)
-        .map(|(r, attributes)| LogRecord {
-            timestamp_ns: r.timestamp_ns,
-            // These were `String`s a moment ago, so this never replaces anything.
-            body: String::from_utf8(r.body).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-            attributes,
-            source: taken.sources[r.source as usize].clone(),
-        })
-        .collect()
-}
-
-fn packed(attributes: &Attributes) -> wit::PackedAttributes {
-    let (text, spans) = attributes.to_packed();
-    wit::PackedAttributes { text, spans }
+    let Packer { bodies, attribute_text, attribute_spans } = packer;
+    let records = wit::LogRecords { heads, bodies, attribute_text, attribute_spans };
+    Ok((wit::LogBatch { sources: wit_sources, records }, sources))
 }
 
 impl Processor for WasmLogProcessor {
@@ -482,33 +486,83 @@ pub fn describe(plugin: &LoadedLogProcessor) -> Result<PluginInfo, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wasmon_logs::Attributes;
 
     fn record(source: &LogSource, body: &str) -> LogRecord {
         LogRecord { timestamp_ns: 1, body: body.into(), attributes: Attributes::new(), source: source.clone() }
     }
 
+    fn source(path: &str, stream: Stream, pod: &str) -> LogSource {
+        let attributes = Arc::new(Attributes::from([("k8s.pod.name", pod)]));
+        LogSource { path: path.into(), stream, attributes }
+    }
+
     #[test]
     fn each_file_crosses_once_per_batch() {
-        let attrs = |pod: &str| Arc::new(Attributes::from(vec![("k8s.pod.name".to_string(), pod.to_string())]));
-        let a = LogSource { path: "/a".into(), stream: Stream::Stdout, attributes: attrs("a") };
-        let b = LogSource { path: "/b".into(), stream: Stream::Stderr, attributes: attrs("b") };
+        let a = source("/a", Stream::Stdout, "a");
+        let b = source("/b", Stream::Stderr, "b");
         // Same path, refreshed attributes (new pod labels): a source of its own.
-        let a2 = LogSource { attributes: attrs("a2"), ..a.clone() };
-        let mut batch = vec![record(&a, "1"), record(&b, "2"), record(&a, "3"), record(&a2, "4"), record(&b, "5")];
+        let a2 = LogSource { attributes: Arc::new(Attributes::from([("k8s.pod.name", "a2")])), ..a.clone() };
+        let mut batch = vec![record(&a, "1"), record(&b, "22"), record(&a, "3"), record(&a2, "4"), record(&b, "5")];
         batch[2].attributes.insert("own", "x");
-        let (wit_batch, taken) = to_wit(batch.clone());
-        let sources = &taken.sources;
+        let (wit_batch, sources) = to_wit(&batch).unwrap();
         assert_eq!(wit_batch.sources.len(), 3);
         assert_eq!(sources.len(), 3);
-        let indexes: Vec<u32> = wit_batch.records.iter().map(|r| r.source).collect();
+        let records = &wit_batch.records;
+        let indexes: Vec<u32> = records.heads.iter().map(|r| r.source).collect();
         assert_eq!(indexes, [0, 1, 0, 2, 1]);
         assert_eq!(wit_batch.sources[1].stream, wit::LogStream::Stderr);
         assert_eq!(wit_batch.sources[2].attributes.text, "k8s.pod.namea2");
         assert_eq!(wit_batch.sources[2].attributes.spans, [0, 12, 2]);
-        assert_eq!(wit_batch.records[3].body, b"4");
         assert!(Arc::ptr_eq(&sources[2].attributes, &a2.attributes));
-        assert_eq!(wit_batch.records[2].attributes.text, "ownx");
-        // A failed call forwards exactly the batch it was given.
-        assert_eq!(restore(wit_batch, taken), batch);
+        assert_eq!(records.bodies, b"122345");
+        let lengths: Vec<[u32; 3]> =
+            records.heads.iter().map(|h| [h.body_bytes, h.attribute_bytes, h.attribute_count]).collect();
+        assert_eq!(lengths, [[1, 0, 0], [2, 0, 0], [1, 4, 1], [1, 0, 0], [1, 0, 0]]);
+        assert_eq!((records.attribute_text.as_str(), &records.attribute_spans[..]), ("ownx", &[0, 3, 1][..]));
+
+        // What a processor that changes nothing returns comes back as the
+        // batch, its bodies taken rather than copied.
+        let mut input = batch.clone();
+        let (out, invalid) = records_from_wit(records, &sources, &mut input).unwrap();
+        assert_eq!((out, invalid), (batch, 0));
+        assert!(input.iter().all(|r| r.body.is_empty()));
+    }
+
+    #[test]
+    fn returned_records_are_checked_before_the_batch_is_touched() {
+        let a = source("/a", Stream::Stdout, "a");
+        let batch = vec![record(&a, "one"), record(&a, "two")];
+        let (wit_batch, sources) = to_wit(&batch).unwrap();
+        let good = wit_batch.records;
+
+        let mut changed = good.clone();
+        changed.bodies = [&b"one"[..], b"t\xffowo"].concat();
+        changed.heads[1].body_bytes = 5;
+        let mut input = batch.clone();
+        let (out, invalid) = records_from_wit(&changed, &sources, &mut input).unwrap();
+        assert_eq!((out[0].body.as_str(), out[1].body.as_str(), invalid), ("one", "t\u{fffd}owo", 1));
+        assert_eq!(input[1].body, "two", "a changed body is copied, the input's left alone");
+
+        let bad_cases = [
+            (
+                wit::LogRecords { heads: vec![wit::RecordHead { source: 1, ..good.heads[0] }], ..good.clone() },
+                "returned record 0 of source 1 but the batch has 1 sources",
+            ),
+            (
+                wit::LogRecords { bodies: b"onetwo!".to_vec(), ..good.clone() },
+                "returned bad records: 1 body bytes after the last of 2 records belong to no record",
+            ),
+            (
+                wit::LogRecords { attribute_spans: vec![0, 0, 0], ..good.clone() },
+                "returned bad records: 3 span numbers after the last of 2 records",
+            ),
+        ];
+        for (records, message) in bad_cases {
+            let mut input = batch.clone();
+            let failure = records_from_wit(&records, &sources, &mut input).unwrap_err();
+            assert!(failure.message.starts_with(message), "{}", failure.message);
+            assert_eq!(input, batch);
+        }
     }
 }

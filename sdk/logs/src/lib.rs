@@ -110,7 +110,7 @@ pub struct LogSource {
     pub attributes: Attributes,
 }
 
-/// One log record (WIT `log-record`).
+/// One log record (WIT `record-head` and its parts of `log-records`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogRecord {
     /// Nanoseconds since the Unix epoch.
@@ -195,46 +195,60 @@ impl LogBatch {
 /// The WIT shapes the types above cross the boundary in.
 mod wire {
     use super::*;
-
-    fn attributes(packed: wit::PackedAttributes, what: &dyn Fn() -> String) -> Result<Attributes, PluginError> {
-        Attributes::from_packed(packed.text, &packed.spans)
-            .map_err(|e| PluginError::internal(format!("the host sent bad attributes for {}: {e}", what())))
-    }
+    use wasmon_sdk::packed_records::{Packer, RecordLengths, Unpacker};
 
     pub fn batch_from_wit(batch: wit::LogBatch) -> Result<LogBatch, PluginError> {
+        let bad =
+            |e: wasmon_sdk::attributes::PackedError| PluginError::internal(format!("the host sent a bad batch: {e}"));
         let sources = batch
             .sources
             .into_iter()
             .map(|s| {
-                let attributes = attributes(s.attributes, &|| format!("source {}", s.path))?;
+                let attributes = Attributes::from_packed(s.attributes.text, &s.attributes.spans).map_err(|e| {
+                    PluginError::internal(format!("the host sent bad attributes for source {}: {e}", s.path))
+                })?;
                 Ok(LogSource { path: s.path, stream: s.stream, attributes })
             })
             .collect::<Result<_, PluginError>>()?;
-        let records = batch
-            .records
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let attributes = attributes(r.attributes, &|| format!("record {i}"))?;
-                Ok(LogRecord { timestamp_ns: r.timestamp_ns, body: r.body, attributes, source: r.source })
+        let packed = &batch.records;
+        let mut unpacker = Unpacker::new(&packed.bodies, &packed.attribute_text, &packed.attribute_spans);
+        let records = packed
+            .heads
+            .iter()
+            .map(|head| {
+                let (body, attributes) = unpacker.next(lengths(head)).map_err(bad)?;
+                Ok(LogRecord { timestamp_ns: head.timestamp_ns, body: body.to_vec(), attributes, source: head.source })
             })
             .collect::<Result<_, PluginError>>()?;
+        unpacker.finish().map_err(bad)?;
         Ok(LogBatch { sources, records })
     }
 
-    pub fn records_to_wit(records: Vec<LogRecord>) -> Vec<wit::LogRecord> {
-        records
-            .into_iter()
-            .map(|r| {
-                let (text, spans) = r.attributes.into_packed();
-                wit::LogRecord {
-                    timestamp_ns: r.timestamp_ns,
-                    body: r.body,
-                    attributes: wit::PackedAttributes { text, spans },
-                    source: r.source,
-                }
-            })
-            .collect()
+    fn lengths(head: &wit::RecordHead) -> RecordLengths {
+        RecordLengths {
+            body_bytes: head.body_bytes,
+            attribute_bytes: head.attribute_bytes,
+            attribute_count: head.attribute_count,
+        }
+    }
+
+    pub fn records_to_wit(records: Vec<LogRecord>) -> Result<wit::LogRecords, PluginError> {
+        let mut packer = Packer::with_body_capacity(records.iter().map(|r| r.body.len()).sum());
+        let mut heads = Vec::with_capacity(records.len());
+        for r in &records {
+            let lengths = packer
+                .push(&r.body, &r.attributes)
+                .map_err(|e| PluginError::internal(format!("cannot return record {}: {e}", heads.len())))?;
+            heads.push(wit::RecordHead {
+                timestamp_ns: r.timestamp_ns,
+                body_bytes: lengths.body_bytes,
+                attribute_bytes: lengths.attribute_bytes,
+                attribute_count: lengths.attribute_count,
+                source: r.source,
+            });
+        }
+        let Packer { bodies, attribute_text, attribute_spans } = packer;
+        Ok(wit::LogRecords { heads, bodies, attribute_text, attribute_spans })
     }
 }
 
@@ -243,7 +257,7 @@ pub mod __private {
     use super::*;
     use std::cell::RefCell;
 
-    pub use super::wit::{LogBatch as WitBatch, LogRecord as WitRecord};
+    pub use super::wit::{LogBatch as WitBatch, LogRecords as WitRecords};
 
     /// Where the exported instance keeps its one value between calls. wasm32
     /// components are single-threaded, so a thread-local is the instance.
@@ -267,9 +281,9 @@ pub mod __private {
         }
 
         /// One `process` call: the batch out of its WIT shape, the records back into it.
-        pub fn process(&self, batch: WitBatch) -> Result<Vec<WitRecord>, PluginError> {
+        pub fn process(&self, batch: WitBatch) -> Result<WitRecords, PluginError> {
             let batch = wire::batch_from_wit(batch)?;
-            self.with(|p| p.process(batch)).map(wire::records_to_wit)
+            self.with(|p| p.process(batch)).and_then(wire::records_to_wit)
         }
 
         pub fn metrics(&self) -> Vec<MetricFamily> {
@@ -325,8 +339,7 @@ macro_rules! export_log_processor {
                 }
                 fn process(
                     batch: $crate::__private::WitBatch,
-                ) -> ::std::result::Result<::std::vec::Vec<$crate::__private::WitRecord>, $crate::__sdk::PluginError>
-                {
+                ) -> ::std::result::Result<$crate::__private::WitRecords, $crate::__sdk::PluginError> {
                     $crate::__private::process_started();
                     __WASMON_LOG_PROCESSOR.with(|slot| slot.process(batch))
                 }
@@ -370,24 +383,36 @@ mod tests {
             stream: LogStream::Stdout,
             attributes: packed("k8s.pod.nameweb", &[0, 12, 3]),
         };
-        let record = wit::LogRecord { timestamp_ns: 5, body: b"x".to_vec(), attributes: packed("", &[]), source: 0 };
-        let batch =
-            wire::batch_from_wit(wit::LogBatch { sources: vec![source], records: vec![record.clone()] }).unwrap();
+        let head = |timestamp_ns, body_bytes, attribute_bytes, attribute_count| wit::RecordHead {
+            timestamp_ns,
+            body_bytes,
+            attribute_bytes,
+            attribute_count,
+            source: 0,
+        };
+        let records = wit::LogRecords {
+            heads: vec![head(5, 1, 0, 0), head(6, 2, 3, 1)],
+            bodies: b"xyz".to_vec(),
+            attribute_text: "own".into(),
+            attribute_spans: vec![0, 2, 1],
+        };
+        let batch = wire::batch_from_wit(wit::LogBatch { sources: vec![source], records: records.clone() }).unwrap();
         assert_eq!(batch.attribute(&batch.records[0], "k8s.pod.name"), Some("web"));
+        assert_eq!(batch.records[1].body, b"yz");
+        assert_eq!(batch.records[1].attribute("ow"), Some("n"));
         let mut r = batch.records[0].clone();
         r.extend_attributes([("z", "1"), ("a", "2")]);
-        let out = wire::records_to_wit(vec![r]);
-        assert_eq!(
-            (out[0].attributes.text.as_str(), out[0].attributes.spans.as_slice()),
-            ("z1a2", &[2, 1, 1, 0, 1, 1][..])
-        );
-        assert_eq!((out[0].timestamp_ns, out[0].body.as_slice(), out[0].source), (5, &b"x"[..], 0));
+        let out = wire::records_to_wit(vec![r, batch.records[1].clone()]).unwrap();
+        assert_eq!(out.attribute_text, "z1a2own");
+        assert_eq!(out.attribute_spans, [2, 1, 1, 0, 1, 1, 0, 2, 1]);
+        assert_eq!(out.bodies, b"xyz");
+        assert_eq!(out.heads, [head(5, 1, 4, 2), head(6, 2, 3, 1)]);
 
-        let bad = wit::LogRecord { attributes: packed("ab", &[5, 0, 0]), ..record };
-        let err = wire::batch_from_wit(wit::LogBatch { sources: vec![], records: vec![bad] }).unwrap_err();
+        let bad = wit::LogRecords { attribute_spans: vec![5, 0, 0], ..records };
+        let err = wire::batch_from_wit(wit::LogBatch { sources: vec![], records: bad }).unwrap_err();
         assert!(
             err.message.contains(
-                "bad attributes for record 0: attribute 0: key of 0 and value of 0 bytes from byte 5 run past"
+                "a bad batch: record 1: attribute 0: key of 0 and value of 0 bytes from byte 5 run past the text's 3"
             ),
             "{}",
             err.message

@@ -22,7 +22,7 @@ pub struct FileSinkConfig {
     pub retry: RetryConfig,
 }
 
-/// The JSON shape of one line, the same fields as the WIT `log-record`.
+/// The JSON shape of one line, the same fields as a WIT log record.
 #[derive(Serialize, Deserialize, Debug, PartialEq)]
 pub struct JsonLine<'a> {
     pub timestamp_ns: i64,
