@@ -79,23 +79,24 @@ impl Batcher {
         Ok(())
     }
 
+    /// Runs once per record, so the path is only copied for a file new to
+    /// the batch (or renamed since its last record).
     fn set_position(&mut self, key: FileKey, file: &TailedFile) {
-        let p = Position {
-            key,
-            path: file.path_str.to_string(),
-            offset: file.emitted_commit,
-            fingerprint: file.fingerprint,
-        };
         // Few files per batch: a linear search beats hashing. Most batches hit the last entry.
         match self.positions.iter_mut().rev().find(|q| q.key == key) {
             Some(q) => {
-                q.offset = p.offset;
-                q.fingerprint = p.fingerprint;
-                if *q.path != *p.path {
-                    q.path = p.path;
+                q.offset = file.emitted_commit;
+                q.fingerprint = file.fingerprint;
+                if *q.path != *file.path_str {
+                    q.path = file.path_str.to_string();
                 }
             }
-            None => self.positions.push(p),
+            None => self.positions.push(Position {
+                key,
+                path: file.path_str.to_string(),
+                offset: file.emitted_commit,
+                fingerprint: file.fingerprint,
+            }),
         }
     }
 
