@@ -382,7 +382,7 @@ impl Exporter {
         let t = &self.telemetry;
         let s = self.tailer.snapshot();
         t.set("wasmon_logs_files_open", "Log files open now.", &[], s.files_open as f64);
-        let counters: [(&'static str, &'static str, u64); 19] = [
+        let counters: [(&'static str, &'static str, u64); 20] = [
             ("wasmon_logs_files_opened_total", "Log files opened.", s.files_opened),
             ("wasmon_logs_files_resumed_total", "Log files resumed from a checkpoint.", s.files_resumed),
             ("wasmon_logs_read_bytes_total", "Bytes read from log files.", s.bytes_read),
@@ -393,6 +393,11 @@ impl Exporter {
                 "wasmon_logs_backpressure_waits_total",
                 "Times the tailer stopped reading because the sinks were behind.",
                 s.backpressure_waits,
+            ),
+            (
+                "wasmon_logs_scans_total",
+                "Expansions of the source globs (every poll_interval, and on directory events).",
+                s.scans,
             ),
             ("wasmon_logs_rotations_total", "Log files rotated away (rename + create).", s.rotations),
             ("wasmon_logs_truncations_total", "Log files truncated (copytruncate).", s.truncations),

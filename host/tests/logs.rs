@@ -1,10 +1,11 @@
 //! The logs pipeline end to end: the agent tails a real CRI file through the
 //! `logs-json` plugin into a file sink (every line once, fields parsed,
 //! checked by sequence numbers, also across a restart), the plugin's
-//! metrics reach `/metrics` and the store, hostile processors fail alone
-//! with their records forwarded unprocessed and counted, a bad `logs:`
+//! metrics reach `/metrics` and the store, hostile processors (a loop, a
+//! panic, a memory bomb, an error, records naming a missing source) fail
+//! alone with their records forwarded unprocessed and counted, a bad `logs:`
 //! section is refused naming the key, and pod labels come from a watch on
-//! the fake API server restricted to the agent's node.
+//! the fake API server restricted to the agent's node, into the records.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -267,6 +268,74 @@ fn hostile_processors_fail_alone_and_their_records_are_forwarded_unprocessed() {
     }
 }
 
+/// The other ways a processor can fail: a memory bomb stopped by its limit
+/// (a trap: the instance is replaced), an error it returns and records that
+/// name a source the batch lacks (its own failures: the instance is kept).
+/// Each forwards only its batch unprocessed, and every line arrives once.
+#[test]
+fn memory_bombs_errors_and_bad_records_fail_alone() {
+    let tree = LogTree::new();
+    let mark = |seq: u64| match seq {
+        120 => Some("BOMB"),
+        320 => Some("NOPE"),
+        520 => Some("LIE"),
+        _ => None,
+    };
+    tree.append(0, 600, &mark);
+    let processors = format!(
+        "    - name: bomber
+      plugin: {hostile}
+      config: {{mode: memory-bomb, trigger: BOMB, attribute: bomber.seen}}
+      limits: {{memory: 32MiB}}
+    - name: refuser
+      plugin: {hostile}
+      config: {{mode: error, trigger: NOPE, attribute: refuser.seen}}
+    - name: liar
+      plugin: {hostile}
+      config: {{mode: bad-source, trigger: LIE, attribute: liar.seen}}
+",
+        hostile = plugin("wasmon_hostile_logs"),
+    );
+    let agent = Agent::start(&tree.config(&processors, ""));
+    let by_seq = tree.wait_for(&agent, 600);
+    let attrs = |seq: u64| by_seq[&seq]["attributes"].clone();
+    for (seq, step) in [(120, "bomber"), (320, "refuser"), (520, "liar")] {
+        let a = attrs(seq);
+        assert!(a[format!("{step}.seen")].is_null(), "{step} failed on the batch of {seq}: {a}");
+        // (The bomber is left out: after its trap it waits out a backoff, and
+        // the batches of that second are forwarded past it, counted as `backoff`.)
+        for other in ["refuser", "liar"].into_iter().filter(|o| *o != step) {
+            assert!(a[format!("{other}.seen")].is_string(), "{other} still ran on the batch of {seq}: {a}");
+        }
+        assert_eq!(by_seq[&seq]["body"].as_str().map(|b| b.contains(&format!("\"seq\":{seq}"))), Some(true));
+    }
+    assert!(["bomber", "refuser", "liar"].iter().all(|s| attrs(0)[format!("{s}.seen")].is_string()), "{}", attrs(0));
+
+    let failures = |processor: &str, reason: &str| {
+        metric(&agent, "wasmon_logs_processor_failures_total", &[("processor", processor), ("reason", reason)])
+    };
+    let counted = eventually(Duration::from_secs(30), || {
+        (failures("bomber", "memory_limit") == Some(1.0)
+            && failures("refuser", "plugin_error") == Some(1.0)
+            && failures("liar", "plugin_error") == Some(1.0))
+        .then_some(())
+    });
+    assert!(counted.is_some(), "failures not counted by reason:\n{}", agent.get("/metrics"));
+    let started =
+        |processor: &str| metric(&agent, "wasmon_logs_processor_instances_started_total", &[("processor", processor)]);
+    // The bomb's instance was replaced once the backoff passed; the others kept theirs.
+    std::thread::sleep(Duration::from_secs(3));
+    tree.append(600, 700, &|_| None);
+    let by_seq = tree.wait_for(&agent, 700);
+    let last = &by_seq[&699]["attributes"];
+    assert!(["bomber", "refuser", "liar"].iter().all(|s| last[format!("{s}.seen")].is_string()), "{last}");
+    assert!(started("bomber").is_some_and(|n| n >= 2.0), "bomber not restarted: {:?}", started("bomber"));
+    assert_eq!((started("refuser"), started("liar")), (Some(1.0), Some(1.0)), "an own error keeps the instance");
+    let log = agent.log_text();
+    assert!(log.contains("hostile log processor refuses this batch"), "the plugin's reason is logged:\n{log}");
+    assert!(log.contains("but the batch has 1 sources"), "the bad record is named in the log:\n{log}");
+}
+
 fn run_expecting_failure(config: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("wasmon.yaml");
@@ -301,6 +370,43 @@ fn a_bad_logs_config_is_refused_naming_the_key() {
     let processors = format!("    - plugin: {}\n", plugin("wasmon_hostile"));
     let err = run_expecting_failure(&tree.config(&processors, ""));
     assert!(err.contains("is not a wasmon log-processor component"), "{err}");
+}
+
+/// Through the agent: a pod's labels, from a watch of the fake API server,
+/// reach the records of its log file (once the watch has the pod; the
+/// tailer looks its file's pod up again at every poll).
+#[test]
+fn the_agent_adds_pod_labels_from_the_watch_to_delivered_records() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let api = rt.block_on(wasmon_kube_fake::FakeApiServer::start()).unwrap();
+    let uid = POD_DIR.rsplit('_').next().unwrap();
+    api.apply("pods", pod("shop", "web-7d4b9c", uid, "node-a", serde_json::json!({"app": "web", "tier": "front"})))
+        .unwrap();
+    api.apply("pods", pod("shop", "other", "uid-other", "node-b", serde_json::json!({"app": "other"}))).unwrap();
+    let tree = LogTree::new();
+    let extra = format!("  kubernetes: {{api_server: '{}', node_name: node-a}}\n", api.url());
+    let agent = Agent::start(&tree.config("    []\n", &extra));
+    let mut next = 0;
+    let labelled = eventually(Duration::from_secs(60), || {
+        tree.append(next, next + 1, &|_| None);
+        next += 1;
+        std::thread::sleep(Duration::from_millis(100));
+        tree.delivered().into_iter().find(|l| l["attributes"]["k8s.pod.label.app"].is_string())
+    })
+    .unwrap_or_else(|| panic!("no record got the pod's labels:\n{}", agent.log_text()));
+    let a = &labelled["attributes"];
+    assert_eq!(
+        (a["k8s.pod.label.app"].as_str(), a["k8s.pod.label.tier"].as_str()),
+        (Some("web"), Some("front")),
+        "{a}"
+    );
+    assert_eq!(a["k8s.pod.name"], "web-7d4b9c", "{a}");
+    // Every record after it carries them too, and every line arrives once.
+    let by_seq = tree.wait_for(&agent, next as usize);
+    let first = seq_of(&labelled).unwrap();
+    for (seq, line) in by_seq.range(first..) {
+        assert_eq!(line["attributes"]["k8s.pod.label.app"], "web", "record {seq}: {line}");
+    }
 }
 
 fn pod(namespace: &str, name: &str, uid: &str, node: &str, labels: Value) -> Value {

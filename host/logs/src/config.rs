@@ -42,6 +42,12 @@ pub struct SourceConfig {
     /// truncation, on top of inotify events (and the only mechanism where inotify fails).
     #[serde(default = "default_poll_interval")]
     pub poll_interval: PromDuration,
+    /// Follow inotify events for this source's directories (new files,
+    /// writes). `false`: find new files and lines by polling only, every
+    /// `poll_interval`, for file systems whose events do not arrive (NFS,
+    /// some FUSE and overlay mounts), like Fluent Bit's `Inotify_Watcher false`.
+    #[serde(default = "default_watch")]
+    pub watch: bool,
     /// How long a rotated-away or deleted file stays open after its last byte was
     /// read, for a writer that has not yet reopened its log.
     #[serde(default = "default_rotate_wait")]
@@ -96,6 +102,10 @@ impl Default for BatchConfig {
             queue: default_queue(),
         }
     }
+}
+
+fn default_watch() -> bool {
+    true
 }
 
 fn default_poll_interval() -> PromDuration {

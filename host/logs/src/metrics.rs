@@ -31,6 +31,8 @@ counters! {
         files_opened,
         /// Files resumed from a checkpoint.
         files_resumed,
+        /// Expansions of the globs: one every `poll_interval`, and one per burst of directory events.
+        scans,
         bytes_read,
         lines_read,
         records_emitted,

@@ -160,6 +160,87 @@ async fn sink_down_then_back_delivers_every_line_once_across_a_restart() {
     assert_exactly_once(&loki_seqs(&rx), seq);
 }
 
+/// Nothing listening at the sink's address (connection refused): retried,
+/// nothing checkpointed, and everything delivered once a receiver listens there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_connection_is_retried_until_the_receiver_listens() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let sink = format!(
+        "{{type: loki, name: loki, url: 'http://127.0.0.1:{port}/loki/api/v1/push', retry: {{min_backoff: 20ms, max_backoff: 100ms}}}}"
+    );
+    let cfg =
+        config(dir.path(), &log.display().to_string(), "plain", &sink, "{max_records: 100, flush_interval: 20ms}");
+    fs::write(&log, (0..500).map(line).collect::<String>()).unwrap();
+    let p = LogPipeline::start(cfg, Vec::new(), None).unwrap();
+    let m = p.sink_metrics[0].1.clone();
+    wait_until("refused attempts", || m.request_failures.load(Relaxed) >= 3).await;
+    assert_eq!(m.records_sent.load(Relaxed), 0);
+    assert!(p.checkpoints().positions().iter().all(|p| p.offset == 0), "nothing acknowledged, nothing checkpointed");
+    let rx = Receiver::start_on(204, port).await;
+    wait_until("all lines", || loki_seqs(&rx).len() >= 500).await;
+    p.shutdown(GRACE).await.unwrap();
+    assert_exactly_once(&loki_seqs(&rx), 500);
+}
+
+/// A 429 with `Retry-After: 2` is waited out even though the configured
+/// backoff is far shorter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_is_waited_out() {
+    let rx = Receiver::start(204).await;
+    rx.set_down_retry_after(429, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let sink = format!(
+        "{{type: loki, name: loki, url: '{}', retry: {{min_backoff: 10ms, max_backoff: 30s}}}}",
+        rx.url("/loki/api/v1/push")
+    );
+    let cfg =
+        config(dir.path(), &log.display().to_string(), "plain", &sink, "{max_records: 100, flush_interval: 20ms}");
+    fs::write(&log, (0..50).map(line).collect::<String>()).unwrap();
+    let p = LogPipeline::start(cfg, Vec::new(), None).unwrap();
+    wait_until("the first attempt", || rx.attempts() >= 1).await;
+    let first = std::time::Instant::now();
+    // With the configured 10 ms backoff there would be dozens of attempts by now.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(rx.attempts(), 1, "retried before Retry-After passed");
+    rx.set_up();
+    wait_until("all lines", || loki_seqs(&rx).len() >= 50).await;
+    assert!(first.elapsed() >= Duration::from_secs(1), "delivered before Retry-After passed");
+    p.shutdown(GRACE).await.unwrap();
+    assert_exactly_once(&loki_seqs(&rx), 50);
+}
+
+/// `retry.max_retries` bounds the attempts per batch: the batch is dropped,
+/// counted, and the sink goes on with the next ones (opt-in; the default
+/// retries forever, so nothing is lost).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_retries_drops_the_batch_counted_and_goes_on() {
+    let rx = Receiver::start(204).await;
+    rx.set_down(503);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let sink = format!(
+        "{{type: loki, name: loki, url: '{}', retry: {{min_backoff: 10ms, max_backoff: 20ms, max_retries: 2}}}}",
+        rx.url("/loki/api/v1/push")
+    );
+    let cfg =
+        config(dir.path(), &log.display().to_string(), "plain", &sink, "{max_records: 1000, flush_interval: 20ms}");
+    fs::write(&log, (0..40).map(line).collect::<String>()).unwrap();
+    let p = LogPipeline::start(cfg, Vec::new(), None).unwrap();
+    let m = p.sink_metrics[0].1.clone();
+    wait_until("the batch given up", || m.dropped_retries_exhausted.load(Relaxed) >= 40).await;
+    assert_eq!(rx.attempts(), 3, "the first attempt and two retries");
+    rx.set_up();
+    append(&log, &(40..60).map(line).collect::<String>());
+    wait_until("the next lines", || loki_seqs(&rx).len() >= 20).await;
+    p.shutdown(GRACE).await.unwrap();
+    assert_exactly_once(&loki_seqs(&rx).iter().map(|s| s - 40).collect::<Vec<_>>(), 20);
+    let snap = m.snapshot();
+    assert_eq!((snap.dropped_retries_exhausted, snap.records_sent), (40, 20), "{snap:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_down_sink_stops_the_tailer_instead_of_buffering() {
     let rx = Receiver::start(204).await;

@@ -156,6 +156,33 @@ async fn restart_in_the_middle_of_a_file_neither_loses_nor_repeats() {
     assert_eq!(cp["files"][0]["offset"].as_u64().unwrap(), fs::metadata(&log).unwrap().len());
 }
 
+/// A file rewritten in place while the agent was stopped (same device and
+/// inode, and longer than the checkpointed offset, so its size says
+/// nothing) is told apart by the fingerprint of its first bytes and read
+/// from the start, not from the old offset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_rewritten_while_stopped_is_read_from_its_start() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let out = dir.path().join("out.jsonl");
+    let cfg = file_pipeline(dir.path(), &log.display().to_string(), &out, "");
+    fs::write(&log, (0..100).map(line).collect::<String>()).unwrap();
+    let p = start(cfg.clone());
+    wait_until("the first lines", || count_lines(&out) >= 100).await;
+    p.shutdown(GRACE).await.unwrap();
+    let inode = fs::metadata(&log).unwrap().ino();
+
+    // Truncated and written again through the same inode: more lines than before.
+    fs::write(&log, (100..400).map(line).collect::<String>()).unwrap();
+    assert_eq!(fs::metadata(&log).unwrap().ino(), inode, "the test needs the same inode");
+    let p = start(cfg);
+    wait_until("the rewritten file", || count_lines(&out) >= 400).await;
+    assert_eq!(p.tailer_metrics.files_resumed.load(Relaxed), 0, "the old position must not be resumed");
+    p.shutdown(GRACE).await.unwrap();
+    assert_exactly_once(&seqs(&read_output(&out)), 400);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_checkpoint_is_an_error_naming_file_and_position() {
     let dir = tempfile::tempdir().unwrap();
@@ -356,6 +383,50 @@ async fn new_files_in_new_directories_are_found() {
     wait_until("lines of every new file", || count_lines(&out) >= 5).await;
     p.shutdown(GRACE).await.unwrap();
     assert_exactly_once(&seqs(&read_output(&out)), 5);
+}
+
+/// New directories, new files and new lines of a known file, written after
+/// the tailer started and found from `pods` on as one of them happens.
+async fn files_and_lines_are_found(cfg: wasmon_logs::PipelineConfig, pods: &std::path::Path, out: &std::path::Path) {
+    let p = start(cfg);
+    // The first scan (and the watch set up with it) is done before anything is written.
+    wait_until("the first scan", || p.tailer_metrics.snapshot().scans >= 1).await;
+    let mut first = None;
+    for i in 0..3u64 {
+        let d = pod_dir(pods, "ns", &format!("pod{i}"), &format!("uid{i}"), "c");
+        append(&d.join("0.log"), &line(i));
+        first.get_or_insert(d.join("0.log"));
+    }
+    wait_until("lines of the new files", || count_lines(out) >= 3).await;
+    append(first.as_ref().unwrap(), &line(3));
+    wait_until("a line added to a known file", || count_lines(out) >= 4).await;
+    p.shutdown(GRACE).await.unwrap();
+    assert_exactly_once(&seqs(&read_output(out)), 4);
+}
+
+/// inotify alone: after the first scan the next poll is an hour away, so
+/// only the watch's events can find what is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inotify_events_alone_find_new_files_and_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let pods = dir.path().join("pods");
+    fs::create_dir(&pods).unwrap();
+    let out = dir.path().join("out.jsonl");
+    let mut cfg = file_pipeline(dir.path(), &format!("{}/*/*/*.log", pods.display()), &out, "");
+    cfg.sources[0].poll_interval = wasmon_logs::PromDuration(Duration::from_secs(3600));
+    files_and_lines_are_found(cfg, &pods, &out).await;
+}
+
+/// Polling alone, as on file systems whose events never arrive (`watch: false`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_alone_finds_new_files_and_lines_with_watch_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let pods = dir.path().join("pods");
+    fs::create_dir(&pods).unwrap();
+    let out = dir.path().join("out.jsonl");
+    let cfg = file_pipeline(dir.path(), &format!("{}/*/*/*.log", pods.display()), &out, "watch: false");
+    assert!(!cfg.sources[0].watch);
+    files_and_lines_are_found(cfg, &pods, &out).await;
 }
 
 /// Stands in for a Wasm plugin that traps: it fails every batch.

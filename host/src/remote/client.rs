@@ -113,12 +113,7 @@ impl RemoteClient {
         let exchange = async {
             let resp = self.http.request(req).await.map_err(|e| format!("request failed: {e}"))?;
             let status = resp.status();
-            let retry_after = resp
-                .headers()
-                .get(header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
+            let retry_after = wasmon_logs::sinks::http::retry_after(resp.headers(), std::time::SystemTime::now());
             // The spec says the body is ignored; read a little for the log.
             let body = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
             let text = String::from_utf8_lossy(&body[..body.len().min(256)]).trim().to_string();

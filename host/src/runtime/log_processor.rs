@@ -324,7 +324,7 @@ impl WasmProcessorShared {
         let Some(instance) = live.instance.as_mut() else { unreachable!("started above") };
         let (input, sources) = match to_wit(&batch) {
             Ok(packed) => packed,
-            Err(message) => return unprocessed("too-large", message, batch),
+            Err(message) => return unprocessed("too_large", message, batch),
         };
         let outcome = instance.process(&input);
         drop(input);

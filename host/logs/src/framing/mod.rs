@@ -363,7 +363,9 @@ impl Stages {
         let fits = self.events[k].as_ref().is_some_and(|e| ml.fits(e, &l.body));
         let after = ml.match_ == MultilineMatch::After;
         if self.events[k].is_some() && (!fits || (after && !continues)) {
-            if !fits {
+            // Limited only if the line would have joined the event: with
+            // `after`, a line that does not continue ends it anyway.
+            if !fits && (continues || !after) {
                 self.counts.multiline_limited += 1;
             }
             self.emit_event(k, out);
@@ -480,6 +482,13 @@ mod tests {
         let mut f = framer("multiline: { pattern: '^\\d{4}-', negate: true, match: after, max_lines: 2 }");
         let out = feed(&mut f, b"2024-01 x\n y\n z\n2024-02 w\n");
         assert_eq!(out.iter().map(|r| r.body.as_str()).collect::<Vec<_>>(), vec!["2024-01 x\n y", " z"]);
+        assert_eq!(f.take_counts().multiline_limited, 1);
+
+        // max_bytes: an event is cut before the line that would take it past the limit.
+        let mut f = framer("multiline: { pattern: '^\\s', match: after, max_bytes: 12 }");
+        let out = feed(&mut f, b"head\n  aaa\n  bbb\n  ccc\nnext\n");
+        assert_eq!(out.iter().map(|r| r.body.as_str()).collect::<Vec<_>>(), vec!["head\n  aaa", "  bbb\n  ccc"]);
+        assert!(out.iter().all(|r| r.body.len() <= 12));
         assert_eq!(f.take_counts().multiline_limited, 1);
     }
 

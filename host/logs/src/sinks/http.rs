@@ -135,12 +135,7 @@ impl HttpTarget {
         let exchange = async {
             let resp = self.client.request(req).await.map_err(|e| format!("request failed: {e}"))?;
             let status = resp.status();
-            let retry_after = resp
-                .headers()
-                .get(header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
+            let retry_after = retry_after(resp.headers(), std::time::SystemTime::now());
             let body = Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
                 .collect()
                 .await
@@ -153,6 +148,18 @@ impl HttpTarget {
             Err(_) => Err(format!("no answer within {:?}", self.timeout)),
         }
     }
+}
+
+/// A response's `Retry-After`, in either of its forms (RFC 9110 §10.2.3):
+/// seconds, or an HTTP-date, which counts from `now` (a date already past
+/// is no wait). Unreadable values are ignored, as by Prometheus.
+pub fn retry_after(headers: &::http::HeaderMap, now: std::time::SystemTime) -> Option<Duration> {
+    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or_default())
 }
 
 fn client_config(tls: &TlsConfig) -> Result<rustls::ClientConfig, String> {
@@ -190,5 +197,33 @@ fn client_config(tls: &TlsConfig) -> Result<rustls::ClientConfig, String> {
         }
         (None, None) => Ok(builder.with_no_client_auth()),
         _ => Err("tls.cert_file and tls.key_file go together".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    fn with(value: &str) -> ::http::HeaderMap {
+        let mut h = ::http::HeaderMap::new();
+        h.insert(header::RETRY_AFTER, HeaderValue::from_str(value).unwrap());
+        h
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_and_http_dates() {
+        // Wed, 21 Oct 2015 07:28:00 GMT
+        let date = UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        let now = date - Duration::from_secs(90);
+        assert_eq!(retry_after(&with(" 120 "), now), Some(Duration::from_secs(120)));
+        assert_eq!(retry_after(&with("Wed, 21 Oct 2015 07:28:00 GMT"), now), Some(Duration::from_secs(90)));
+        assert_eq!(
+            retry_after(&with("Wed, 21 Oct 2015 07:28:00 GMT"), date + Duration::from_secs(5)),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after(&with("soon"), now), None);
+        assert_eq!(retry_after(&with("-1"), now), None);
+        assert_eq!(retry_after(&::http::HeaderMap::new(), SystemTime::now()), None);
     }
 }

@@ -101,7 +101,7 @@ impl Tailer {
             .min()
             .unwrap_or(Duration::from_secs(1))
             .max(Duration::from_millis(10));
-        let watcher = Self::make_watcher(&control);
+        let watcher = if sources.iter().any(|s| s.cfg.watch) { Self::make_watcher(&control) } else { None };
         Self {
             sources,
             files: HashMap::new(),
@@ -327,13 +327,14 @@ impl Tailer {
             self.store.forget(&stale);
             self.first_scan = false;
         }
+        TailerMetrics::inc(&self.metrics.scans);
         Ok(())
     }
 
     fn watch_roots(&mut self) {
         use notify::{RecursiveMode, Watcher};
         let Some(w) = self.watcher.as_mut() else { return };
-        for s in &self.sources {
+        for s in self.sources.iter().filter(|s| s.cfg.watch) {
             for root in s.globs.roots() {
                 if self.watched.contains(root) || !root.is_dir() {
                     continue;

@@ -24,6 +24,8 @@ pub type Responder = Arc<dyn Fn(&Captured) -> (u16, Vec<u8>) + Send + Sync>;
 pub struct ReceiverState {
     /// 0: up; otherwise the status every request gets.
     pub down_status: AtomicU16,
+    /// Sent as `Retry-After` (seconds) with the down status, when set.
+    pub down_retry_after: Mutex<Option<u64>>,
     pub attempts: AtomicU64,
     pub accepted: Mutex<Vec<Captured>>,
     pub responder: Mutex<Responder>,
@@ -36,15 +38,21 @@ pub struct Receiver {
 
 impl Receiver {
     pub async fn start(ok_status: u16) -> Self {
+        Self::start_on(ok_status, 0).await
+    }
+
+    /// On this port of 127.0.0.1 (0: any free one).
+    pub async fn start_on(ok_status: u16, port: u16) -> Self {
         let responder: Responder = Arc::new(move |_| (ok_status, Vec::new()));
         let state = Arc::new(ReceiverState {
             down_status: AtomicU16::new(0),
+            down_retry_after: Mutex::new(None),
             attempts: AtomicU64::new(0),
             accepted: Mutex::new(Vec::new()),
             responder: Mutex::new(responder),
         });
         let app = Router::new().fallback(handle).with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Self { addr, state }
@@ -56,6 +64,12 @@ impl Receiver {
 
     pub fn set_down(&self, status: u16) {
         self.state.down_status.store(status, Ordering::SeqCst);
+    }
+
+    /// Down with `status` and a `Retry-After` of `seconds`.
+    pub fn set_down_retry_after(&self, status: u16, seconds: u64) {
+        *self.state.down_retry_after.lock().unwrap() = Some(seconds);
+        self.set_down(status);
     }
 
     pub fn set_up(&self) {
@@ -79,7 +93,11 @@ async fn handle(State(s): State<Arc<ReceiverState>>, uri: Uri, headers: HeaderMa
     s.attempts.fetch_add(1, Ordering::SeqCst);
     let down = s.down_status.load(Ordering::SeqCst);
     if down != 0 {
-        return (StatusCode::from_u16(down).unwrap(), b"down for the test".to_vec());
+        let mut headers = HeaderMap::new();
+        if let Some(seconds) = *s.down_retry_after.lock().unwrap() {
+            headers.insert("retry-after", seconds.into());
+        }
+        return (StatusCode::from_u16(down).unwrap(), headers, b"down for the test".to_vec());
     }
     let body = match headers.get("content-encoding").and_then(|v| v.to_str().ok()) {
         Some("snappy") => snap::raw::Decoder::new().decompress_vec(&body).expect("valid snappy"),
@@ -97,5 +115,5 @@ async fn handle(State(s): State<Arc<ReceiverState>>, uri: Uri, headers: HeaderMa
     if (200..300).contains(&status) {
         s.accepted.lock().unwrap().push(captured);
     }
-    (StatusCode::from_u16(status).unwrap(), resp)
+    (StatusCode::from_u16(status).unwrap(), HeaderMap::new(), resp)
 }
