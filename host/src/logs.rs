@@ -396,7 +396,7 @@ impl Exporter {
             ),
             (
                 "wasmon_logs_scans_total",
-                "Expansions of the source globs (every poll_interval, and on directory events).",
+                "Expansions of the source globs (every poll_interval, and after file events other than writes).",
                 s.scans,
             ),
             ("wasmon_logs_rotations_total", "Log files rotated away (rename + create).", s.rotations),

@@ -36,17 +36,16 @@ impl Packer {
         Self { bodies: Vec::with_capacity(body_bytes), ..Self::default() }
     }
 
-    /// Appends one record's body and attributes. An error only for a body
-    /// of 4 GiB or more, which 32-bit lengths cannot describe (an
-    /// attribute text is kept below that by [`Attributes`] itself).
+    /// Appends one record's body and attributes. An error only for a part
+    /// of 4 GiB or more, which 32-bit lengths cannot describe.
     pub fn push(&mut self, body: &[u8], attributes: &Attributes) -> Result<RecordLengths, PackedError> {
-        let body_bytes = u32::try_from(body.len())
-            .map_err(|_| PackedError::new(format!("a body of {} bytes is longer than 4 GiB", body.len())))?;
+        let too_long = |what: &str, n: usize| PackedError::new(format!("{what} of {n} bytes is longer than 4 GiB"));
         let (text, spans) = attributes.packed_parts();
         let lengths = RecordLengths {
-            body_bytes,
-            attribute_bytes: u32::try_from(text.len()).unwrap_or(u32::MAX),
-            attribute_count: u32::try_from(spans.len() / 3).unwrap_or(u32::MAX),
+            body_bytes: u32::try_from(body.len()).map_err(|_| too_long("a body", body.len()))?,
+            attribute_bytes: u32::try_from(text.len()).map_err(|_| too_long("an attribute text", text.len()))?,
+            attribute_count: u32::try_from(spans.len() / 3)
+                .map_err(|_| PackedError::new(format!("{} attributes are too many", spans.len() / 3)))?,
         };
         self.bodies.extend_from_slice(body);
         self.attribute_text.push_str(text);

@@ -31,7 +31,8 @@ counters! {
         files_opened,
         /// Files resumed from a checkpoint.
         files_resumed,
-        /// Expansions of the globs: one every `poll_interval`, and one per burst of directory events.
+        /// Expansions of the globs: one every `poll_interval`, and one per burst of file events other than writes
+        /// (creations, renames, removals).
         scans,
         bytes_read,
         lines_read,

@@ -385,23 +385,29 @@ async fn new_files_in_new_directories_are_found() {
     assert_exactly_once(&seqs(&read_output(&out)), 5);
 }
 
-/// New directories, new files and new lines of a known file, written after
-/// the tailer started and found from `pods` on as one of them happens.
+/// New files, and new lines of a known file, written after the tailer's
+/// first scan into pod directories that existed before it. (A file made
+/// in a directory that is itself brand new may be created before notify
+/// watches that directory; the next poll finds it.)
 async fn files_and_lines_are_found(cfg: wasmon_logs::PipelineConfig, pods: &std::path::Path, out: &std::path::Path) {
+    let dirs: Vec<_> = (0..3u64).map(|i| pod_dir(pods, "ns", &format!("pod{i}"), &format!("uid{i}"), "c")).collect();
     let p = start(cfg);
     // The first scan (and the watch set up with it) is done before anything is written.
     wait_until("the first scan", || p.tailer_metrics.snapshot().scans >= 1).await;
-    let mut first = None;
-    for i in 0..3u64 {
-        let d = pod_dir(pods, "ns", &format!("pod{i}"), &format!("uid{i}"), "c");
-        append(&d.join("0.log"), &line(i));
-        first.get_or_insert(d.join("0.log"));
+    for (i, d) in dirs.iter().enumerate() {
+        append(&d.join("0.log"), &line(i as u64));
     }
     wait_until("lines of the new files", || count_lines(out) >= 3).await;
-    append(first.as_ref().unwrap(), &line(3));
+    append(&dirs[0].join("0.log"), &line(3));
     wait_until("a line added to a known file", || count_lines(out) >= 4).await;
     p.shutdown(GRACE).await.unwrap();
     assert_exactly_once(&seqs(&read_output(out)), 4);
+}
+
+fn pods_pipeline(dir: &std::path::Path, source_extra: &str) -> (wasmon_logs::PipelineConfig, std::path::PathBuf) {
+    let pods = dir.join("pods");
+    fs::create_dir(&pods).unwrap();
+    (file_pipeline(dir, &format!("{}/*/*/*.log", pods.display()), &dir.join("out.jsonl"), source_extra), pods)
 }
 
 /// inotify alone: after the first scan the next poll is an hour away, so
@@ -409,24 +415,35 @@ async fn files_and_lines_are_found(cfg: wasmon_logs::PipelineConfig, pods: &std:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inotify_events_alone_find_new_files_and_lines() {
     let dir = tempfile::tempdir().unwrap();
-    let pods = dir.path().join("pods");
-    fs::create_dir(&pods).unwrap();
-    let out = dir.path().join("out.jsonl");
-    let mut cfg = file_pipeline(dir.path(), &format!("{}/*/*/*.log", pods.display()), &out, "");
+    let (mut cfg, pods) = pods_pipeline(dir.path(), "");
     cfg.sources[0].poll_interval = wasmon_logs::PromDuration(Duration::from_secs(3600));
-    files_and_lines_are_found(cfg, &pods, &out).await;
+    files_and_lines_are_found(cfg, &pods, &dir.path().join("out.jsonl")).await;
 }
 
 /// Polling alone, as on file systems whose events never arrive (`watch: false`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polling_alone_finds_new_files_and_lines_with_watch_off() {
     let dir = tempfile::tempdir().unwrap();
-    let pods = dir.path().join("pods");
-    fs::create_dir(&pods).unwrap();
-    let out = dir.path().join("out.jsonl");
-    let cfg = file_pipeline(dir.path(), &format!("{}/*/*/*.log", pods.display()), &out, "watch: false");
+    let (cfg, pods) = pods_pipeline(dir.path(), "watch: false");
     assert!(!cfg.sources[0].watch);
-    files_and_lines_are_found(cfg, &pods, &out).await;
+    files_and_lines_are_found(cfg, &pods, &dir.path().join("out.jsonl")).await;
+}
+
+/// `watch: false` really turns the events off: with the poll an hour away,
+/// a new file stays unread, and no scan runs but the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_watch_off_nothing_but_the_poll_finds_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cfg, pods) = pods_pipeline(dir.path(), "watch: false");
+    cfg.sources[0].poll_interval = wasmon_logs::PromDuration(Duration::from_secs(3600));
+    let d = pod_dir(&pods, "ns", "pod0", "uid0", "c");
+    let p = start(cfg);
+    wait_until("the first scan", || p.tailer_metrics.snapshot().scans >= 1).await;
+    append(&d.join("0.log"), &line(0));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let m = p.tailer_metrics.snapshot();
+    assert_eq!((m.scans, m.files_opened, m.bytes_read), (1, 0, 0), "{m:?}");
+    p.shutdown(GRACE).await.unwrap();
 }
 
 /// Stands in for a Wasm plugin that traps: it fails every batch.

@@ -353,6 +353,22 @@ impl WasmProcessorShared {
     }
 }
 
+/// A record's head: the lengths [`Packer::push`] gave for its parts, its
+/// timestamp and its source's index.
+pub fn record_head(timestamp_ns: i64, lengths: RecordLengths, source: u32) -> wit::RecordHead {
+    let RecordLengths { body_bytes, attribute_bytes, attribute_count } = lengths;
+    wit::RecordHead { timestamp_ns, body_bytes, attribute_bytes, attribute_count, source }
+}
+
+/// What a head says its record takes of each list, for [`Unpacker::next`].
+pub fn record_lengths(head: &wit::RecordHead) -> RecordLengths {
+    RecordLengths {
+        body_bytes: head.body_bytes,
+        attribute_bytes: head.attribute_bytes,
+        attribute_count: head.attribute_count,
+    }
+}
+
 /// The plugin's records back into the pipeline's. All of them are
 /// checked before any body is taken from `input`, so on an error
 /// `input` is the batch as it came, to forward unprocessed. Also says how
@@ -374,12 +390,8 @@ fn records_from_wit(
                 sources.len()
             )));
         };
-        let lengths = RecordLengths {
-            body_bytes: head.body_bytes,
-            attribute_bytes: head.attribute_bytes,
-            attribute_count: head.attribute_count,
-        };
-        let (body, attributes) = unpacker.next(lengths).map_err(|e| failure(format!("returned bad records: {e}")))?;
+        let (body, attributes) =
+            unpacker.next(record_lengths(head)).map_err(|e| failure(format!("returned bad records: {e}")))?;
         bodies.push(body);
         out.push(LogRecord {
             timestamp_ns: head.timestamp_ns,
@@ -443,13 +455,7 @@ fn to_wit(batch: &[LogRecord]) -> Result<(wit::LogBatch, Vec<LogSource>), String
         let lengths = packer
             .push(r.body.as_bytes(), &r.attributes)
             .map_err(|e| format!("cannot pass record {} to the plugin: {e}", heads.len()))?;
-        heads.push(wit::RecordHead {
-            timestamp_ns: r.timestamp_ns,
-            body_bytes: lengths.body_bytes,
-            attribute_bytes: lengths.attribute_bytes,
-            attribute_count: lengths.attribute_count,
-            source: index as u32,
-        });
+        heads.push(record_head(r.timestamp_ns, lengths, index as u32));
     }
     let Packer { bodies, attribute_text, attribute_spans } = packer;
     let records = wit::LogRecords { heads, bodies, attribute_text, attribute_spans };

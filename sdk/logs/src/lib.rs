@@ -232,10 +232,10 @@ mod wire {
         }
     }
 
-    pub fn records_to_wit(records: Vec<LogRecord>) -> Result<wit::LogRecords, PluginError> {
+    pub fn records_to_wit(records: &[LogRecord]) -> Result<wit::LogRecords, PluginError> {
         let mut packer = Packer::with_body_capacity(records.iter().map(|r| r.body.len()).sum());
         let mut heads = Vec::with_capacity(records.len());
-        for r in &records {
+        for r in records {
             let lengths = packer
                 .push(&r.body, &r.attributes)
                 .map_err(|e| PluginError::internal(format!("cannot return record {}: {e}", heads.len())))?;
@@ -283,7 +283,7 @@ pub mod __private {
         /// One `process` call: the batch out of its WIT shape, the records back into it.
         pub fn process(&self, batch: WitBatch) -> Result<WitRecords, PluginError> {
             let batch = wire::batch_from_wit(batch)?;
-            self.with(|p| p.process(batch)).and_then(wire::records_to_wit)
+            self.with(|p| p.process(batch)).and_then(|records| wire::records_to_wit(&records))
         }
 
         pub fn metrics(&self) -> Vec<MetricFamily> {
@@ -402,7 +402,7 @@ mod tests {
         assert_eq!(batch.records[1].attribute("ow"), Some("n"));
         let mut r = batch.records[0].clone();
         r.extend_attributes([("z", "1"), ("a", "2")]);
-        let out = wire::records_to_wit(vec![r, batch.records[1].clone()]).unwrap();
+        let out = wire::records_to_wit(&[r, batch.records[1].clone()]).unwrap();
         assert_eq!(out.attribute_text, "z1a2own");
         assert_eq!(out.attribute_spans, [2, 1, 1, 0, 1, 1, 0, 2, 1]);
         assert_eq!(out.bodies, b"xyz");
