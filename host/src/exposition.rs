@@ -1,6 +1,6 @@
 //! Prometheus text format 0.0.4 and OpenMetrics 1.0 encoders for `/metrics`.
 
-use crate::runtime::model::{Label, Metric, MetricFamily, MetricKind, MetricValue};
+use crate::runtime::model::{Label, MetricFamily, MetricKind, MetricValue};
 use std::fmt::Write;
 
 /// The two formats `/metrics` can serve, chosen by the `Accept` header.
@@ -53,15 +53,66 @@ pub fn encode_families(families: &[MetricFamily], format: Format) -> String {
 /// Write one family (possibly made of the same family from several targets).
 pub fn write_family(out: &mut String, parts: &[&MetricFamily], format: Format) {
     let Some(first) = parts.first() else { return };
-    let name = first.name.as_str();
+    let names = write_family_header(out, &first.name, &first.help, &first.unit, first.kind, format);
+    for family in parts {
+        for metric in &family.metrics {
+            write_metric(out, &names, &metric.labels, &metric.value, metric.timestamp_ms);
+        }
+    }
+}
+
+/// A label as the encoder reads it: the model's, or one borrowed from a body
+/// being transcoded (`scrape::transcode`).
+pub trait LabelPair {
+    fn name(&self) -> &str;
+    fn value(&self) -> &str;
+}
+
+impl LabelPair for Label {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn value(&self) -> &str {
+        &self.value
+    }
+}
+
+impl LabelPair for (&str, &str) {
+    fn name(&self) -> &str {
+        self.0
+    }
+    fn value(&self) -> &str {
+        self.1
+    }
+}
+
+/// The names a family's samples are written under, from its header.
+pub struct SampleNames {
+    /// The family's name as `# TYPE` gives it (OpenMetrics drops `_total`/`_info`).
+    family: String,
+    /// Plain samples: the family name, or with its suffix put back.
+    sample: String,
+    om: bool,
+}
+
+/// Write `# HELP`, `# TYPE` (and `# UNIT`) of a family and return the names
+/// its samples take.
+pub fn write_family_header(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    unit: &str,
+    kind: MetricKind,
+    format: Format,
+) -> SampleNames {
     let om = format == Format::OpenMetrics;
     // OpenMetrics names counter and info families without their sample suffix.
-    let family_name = match (om, &first.kind) {
+    let family_name = match (om, kind) {
         (true, MetricKind::Counter) => name.strip_suffix("_total").unwrap_or(name),
         (true, MetricKind::Info) => name.strip_suffix("_info").unwrap_or(name),
         _ => name,
     };
-    let type_name = match (om, &first.kind) {
+    let type_name = match (om, kind) {
         (_, MetricKind::Counter) => "counter",
         (_, MetricKind::Gauge) => "gauge",
         (_, MetricKind::Histogram) => "histogram",
@@ -72,58 +123,94 @@ pub fn write_family(out: &mut String, parts: &[&MetricFamily], format: Format) {
         (false, MetricKind::Info | MetricKind::Stateset) => "gauge",
         (false, MetricKind::Unknown) => "untyped",
     };
-    if !first.help.is_empty() {
-        let _ = writeln!(out, "# HELP {family_name} {}", escape_help(&first.help));
+    if !help.is_empty() {
+        let _ = writeln!(out, "# HELP {family_name} {}", escape_help(help));
     }
     let _ = writeln!(out, "# TYPE {family_name} {type_name}");
-    if om && !first.unit.is_empty() && family_name.ends_with(first.unit.as_str()) {
-        let _ = writeln!(out, "# UNIT {family_name} {}", first.unit);
+    if om && !unit.is_empty() && family_name.ends_with(unit) {
+        let _ = writeln!(out, "# UNIT {family_name} {unit}");
     }
-    let sample_name = match (om, &first.kind) {
+    let sample = match (om, kind) {
         (true, MetricKind::Counter) => format!("{family_name}_total"),
         (true, MetricKind::Info) => format!("{family_name}_info"),
         _ => name.to_string(),
     };
-    for family in parts {
-        for metric in &family.metrics {
-            write_metric(out, &sample_name, family_name, metric, om);
-        }
-    }
+    SampleNames { family: family_name.to_string(), sample, om }
 }
 
-fn write_metric(out: &mut String, sample_name: &str, family_name: &str, metric: &Metric, om: bool) {
-    let ts = metric.timestamp_ms;
-    match &metric.value {
+/// Write the samples of one series.
+pub fn write_metric<L: LabelPair>(
+    out: &mut String,
+    names: &SampleNames,
+    labels: &[L],
+    value: &MetricValue,
+    ts: Option<i64>,
+) {
+    let (family_name, om) = (names.family.as_str(), names.om);
+    let suffixed = |suffix: &str| {
+        let mut name = String::with_capacity(family_name.len() + suffix.len());
+        name.push_str(family_name);
+        name.push_str(suffix);
+        name
+    };
+    // The samples of a histogram or summary share their labels: escape them once.
+    let rendered = |labels: &[L]| {
+        let mut text = String::new();
+        push_labels(&mut text, labels);
+        text
+    };
+    match value {
         MetricValue::Gauge(v) | MetricValue::Counter(v) => {
-            write_sample(out, sample_name, &metric.labels, None, *v, ts, om)
+            out.push_str(&names.sample);
+            if !labels.is_empty() {
+                out.push('{');
+                push_labels(out, labels);
+                out.push('}');
+            }
+            push_sample_end(out, *v, ts, om);
         }
         MetricValue::Histogram(h) => {
-            let bucket = format!("{family_name}_bucket");
+            let (bucket, labels) = (suffixed("_bucket"), rendered(labels));
             let mut saw_inf = false;
             for b in &h.buckets {
                 saw_inf |= b.upper_bound == f64::INFINITY;
-                write_sample(out, &bucket, &metric.labels, Some(("le", b.upper_bound)), b.count as f64, ts, om);
+                write_sample(out, &bucket, &labels, Some(("le", b.upper_bound)), b.count as f64, ts, om);
             }
             if !saw_inf {
-                write_sample(out, &bucket, &metric.labels, Some(("le", f64::INFINITY)), h.count as f64, ts, om);
+                write_sample(out, &bucket, &labels, Some(("le", f64::INFINITY)), h.count as f64, ts, om);
             }
-            write_sample(out, &format!("{family_name}_sum"), &metric.labels, None, h.sum, ts, om);
-            write_sample(out, &format!("{family_name}_count"), &metric.labels, None, h.count as f64, ts, om);
+            write_sample(out, &suffixed("_sum"), &labels, None, h.sum, ts, om);
+            write_sample(out, &suffixed("_count"), &labels, None, h.count as f64, ts, om);
         }
         MetricValue::Summary(s) => {
+            let labels = rendered(labels);
             for q in &s.quantiles {
-                write_sample(out, family_name, &metric.labels, Some(("quantile", q.quantile)), q.value, ts, om);
+                write_sample(out, family_name, &labels, Some(("quantile", q.quantile)), q.value, ts, om);
             }
-            write_sample(out, &format!("{family_name}_sum"), &metric.labels, None, s.sum, ts, om);
-            write_sample(out, &format!("{family_name}_count"), &metric.labels, None, s.count as f64, ts, om);
+            write_sample(out, &suffixed("_sum"), &labels, None, s.sum, ts, om);
+            write_sample(out, &suffixed("_count"), &labels, None, s.count as f64, ts, om);
         }
     }
 }
 
+/// `a="x",b="y"`: labels as they go between braces.
+fn push_labels<L: LabelPair>(out: &mut String, labels: &[L]) {
+    for (i, label) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(label.name());
+        out.push_str("=\"");
+        wasmon_sdk::text::push_label_value(out, label.value());
+        out.push('"');
+    }
+}
+
+/// One sample line, its labels already rendered by [`push_labels`].
 fn write_sample(
     out: &mut String,
     name: &str,
-    labels: &[Label],
+    labels: &str,
     extra: Option<(&str, f64)>,
     value: f64,
     ts: Option<i64>,
@@ -132,19 +219,9 @@ fn write_sample(
     out.push_str(name);
     if !labels.is_empty() || extra.is_some() {
         out.push('{');
-        let mut first = true;
-        for label in labels {
-            if !first {
-                out.push(',');
-            }
-            first = false;
-            out.push_str(&label.name);
-            out.push_str("=\"");
-            wasmon_sdk::text::push_label_value(out, &label.value);
-            out.push('"');
-        }
+        out.push_str(labels);
         if let Some((name, bound)) = extra {
-            if !first {
+            if !labels.is_empty() {
                 out.push(',');
             }
             out.push_str(name);
@@ -154,22 +231,32 @@ fn write_sample(
         }
         out.push('}');
     }
+    push_sample_end(out, value, ts, om);
+}
+
+/// ` value[ timestamp]` and the line end.
+fn push_sample_end(out: &mut String, value: f64, ts: Option<i64>, om: bool) {
     out.push(' ');
     push_value(out, value);
     if let Some(ms) = ts {
+        out.push(' ');
         if om {
-            let _ = write!(out, " {}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000));
+            out.push_str(itoa::Buffer::new().format(ms.div_euclid(1000)));
+            let _ = write!(out, ".{:03}", ms.rem_euclid(1000));
         } else {
-            let _ = write!(out, " {ms}");
+            out.push_str(itoa::Buffer::new().format(ms));
         }
     }
     out.push('\n');
 }
 
-/// Append a value without allocating for the common cases.
+/// Append a value as [`format_value`] writes it, without allocating for
+/// the common cases.
 fn push_value(out: &mut String, v: f64) {
     if v.is_finite() && v == v.trunc() && v.abs() < 1e15 && !(v == 0.0 && v.is_sign_negative()) {
-        let _ = write!(out, "{}", v as i64);
+        out.push_str(itoa::Buffer::new().format(v as i64));
+    } else if v.is_finite() && (1e-4..1e21).contains(&v.abs()) {
+        let _ = write!(out, "{v}");
     } else {
         out.push_str(&format_value(v));
     }
@@ -213,7 +300,7 @@ fn escape_help(help: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::model::{Bucket, HistogramValue};
+    use crate::runtime::model::{Bucket, HistogramValue, Metric};
 
     fn label(n: &str, v: &str) -> Label {
         Label { name: n.into(), value: v.into() }

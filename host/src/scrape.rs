@@ -22,6 +22,7 @@ use std::time::Duration;
 use wasmon_sdk::text::{self, Format};
 
 pub mod protobuf;
+pub mod transcode;
 
 /// What Prometheus 2.x asks for: OpenMetrics first, then the text format.
 const ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";

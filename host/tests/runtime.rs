@@ -111,6 +111,81 @@ fn every_call_gets_a_fresh_instance() {
     assert!(ok.report.memory_high_water < 4 << 20, "fresh instance, small memory: {}", ok.report.memory_high_water);
 }
 
+/// A loopback HTTP server answering every request `200` with `name` as the body.
+fn named_http_server(name: &'static str) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let address = listener.local_addr().expect("its address").to_string();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ =
+                write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{name}", name.len());
+        }
+    });
+    address
+}
+
+/// After a collect, the job instantiates its next instance ahead of time; the
+/// next collect takes it, aimed at that call's own target (the spare was made
+/// before anyone knew it), and a call that trapped leaves none behind.
+#[test]
+fn the_instance_made_ahead_serves_the_next_call_on_its_own_target() {
+    use wasmon::runtime::model::Target;
+    let rt = Runtime::new(PathsConfig::default(), &common::cache_dir()).unwrap();
+    let plugin = rt.load("hostile", &common::plugin("wasmon_hostile")).unwrap();
+    let caps = CapabilitiesConfig { http: true, ..Default::default() };
+    let timeout = Duration::from_secs(5);
+    let limits = LimitsConfig { memory: wasmon::config::ByteSize(16 << 20), ..Default::default() };
+    let mut sandbox = Sandbox::for_job(&PathsConfig::default(), &caps, &limits, timeout, &[]).unwrap();
+    let egress = wasmon::runtime::HttpEgress::new(wasmon::config::Scheme::Http, None, None, None, timeout).unwrap();
+    sandbox.http = Some(Arc::new(egress));
+    let (first, second) = (named_http_server("first"), named_http_server("second"));
+    let target = |address: &str| Target { address: address.into(), labels: vec![], params: vec![] };
+    let get = |url: &str| format!(r#"{{"mode":"http-get","url":"http://{url}/"}}"#);
+    let body_of = |families: &[wasmon::runtime::model::MetricFamily]| {
+        families[0].metrics[0].labels.iter().find(|l| l.name == "body").map(|l| l.value.clone())
+    };
+    let wait_for_spare = |sandbox: &Sandbox| {
+        for _ in 0..500 {
+            if sandbox.spare.is_ready() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("no instance was made ahead");
+    };
+    tokio_rt().block_on(async {
+        assert!(!sandbox.spare.is_ready(), "nothing is made before the first call");
+        let one = plugin.collect_async(&sandbox, &target(&first), &get(&first)).await;
+        assert_eq!(body_of(&one.result.expect("first call")).as_deref(), Some("first"));
+        wait_for_spare(&sandbox);
+        // The instance made ahead reaches the second call's target, and only it.
+        let two = plugin.collect_async(&sandbox, &target(&second), &get(&second)).await;
+        assert_eq!(body_of(&two.result.expect("second call")).as_deref(), Some("second"));
+        wait_for_spare(&sandbox);
+        let elsewhere = plugin.collect_async(&sandbox, &target(&second), &get(&first)).await;
+        let message = elsewhere.result.unwrap_err().message.to_lowercase();
+        assert!(message.contains("denied"), "{message}");
+        // A trap leaves no spare behind: the next call instantiates on its own.
+        wait_for_spare(&sandbox);
+        let bomb = plugin.collect_async(&sandbox, &target(&first), r#"{"mode":"memory-bomb"}"#).await;
+        assert_eq!(bomb.result.unwrap_err().reason, FailureReason::MemoryLimit);
+        assert!(!sandbox.spare.is_ready(), "no instance is made after a trap");
+        let after = plugin.collect_async(&sandbox, &target(&first), r#"{"mode":"ok"}"#).await;
+        assert!(after.result.is_ok());
+        assert!(after.report.memory_high_water < 4 << 20, "a fresh instance: {}", after.report.memory_high_water);
+        // A job that goes (a reload, a removed job) takes its spare with it: the
+        // agent keeps at most 16, so forty jobs in turn each get theirs.
+        for round in 0..40 {
+            let job = Sandbox::for_job(&PathsConfig::default(), &caps, &limits, timeout, &[]).unwrap();
+            assert!(plugin.collect_async(&job, &target(&first), r#"{"mode":"ok"}"#).await.result.is_ok(), "{round}");
+            wait_for_spare(&job);
+        }
+    });
+}
+
 #[test]
 fn check_config_rejects_bad_sections_with_the_plugins_message() {
     let rt = Runtime::new(PathsConfig::default(), &common::cache_dir()).unwrap();

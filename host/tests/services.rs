@@ -394,4 +394,18 @@ fn etcd_protobuf_exposition_reads_as_its_text_format() {
     for name in ["etcd_server_has_leader", "etcd_server_is_leader", "etcd_debugging_mvcc_db_total_size_in_bytes"] {
         assert_eq!(value_of(&from_protobuf, name), value(&from_text, name, &[]), "{name}");
     }
+
+    // `/probe` writes this body straight out (`scrape::transcode`): it must take
+    // etcd's body, and write what building, validating and encoding the families writes.
+    use wasmon::exposition::{Format, encode_families};
+    let (kept, rejected) = wasmon::scheduler::validate::validate(from_protobuf.clone());
+    assert_eq!(rejected.total(), 0, "etcd's families are valid");
+    for format in [Format::Text004, Format::OpenMetrics] {
+        let (mut fast, mut names) = (String::new(), Vec::new());
+        wasmon::scrape::transcode::transcode(&body, format, &mut Default::default(), &mut names, &mut fast)
+            .expect("the fast path takes etcd's body");
+        let general = encode_families(&kept, format);
+        assert_eq!(fast, general.strip_suffix("# EOF\n").unwrap_or(&general), "{format:?}");
+        assert_eq!(names, from_protobuf.iter().map(|f| f.name.clone()).collect::<Vec<_>>());
+    }
 }

@@ -9,7 +9,7 @@ mod selector;
 
 pub use selector::parse_selector;
 
-use crate::exposition::{Format, encode_families, write_family};
+use crate::exposition::{Format, write_family};
 use crate::runtime::model::MetricFamily;
 use crate::scheduler::LatestScrapes;
 use crate::telemetry::Telemetry;
@@ -163,11 +163,10 @@ async fn probe(
     let Some(spec) = spec else {
         return (StatusCode::NOT_FOUND, format!("job {:?} has no target {:?}\n", q.job, q.target)).into_response();
     };
-    match job.collect(&spec).await.result {
-        Ok(families) => {
-            let (families, _) = crate::scheduler::validate::validate(families);
-            let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
-            let mut r = encode_families(&families, format).into_response();
+    let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    match job.probe(&spec, format).await.result {
+        Ok(text) => {
+            let mut r = text.into_response();
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
             r
         }

@@ -142,6 +142,8 @@ pub struct PluginState {
     /// Families the host fetched and parsed for the plugin (`passthrough.scrape`),
     /// put before what `collect` returns.
     pub(super) passthrough: Vec<MetricFamily>,
+    /// In a `/probe` call, the passed-through families already written out instead.
+    pub(super) probe: Option<super::passthrough::ProbeText>,
     /// What a kube-state `collect` writes through `exposition.write`.
     pub(super) exposition: super::kube_state::ExpositionBuffer,
 }
@@ -184,7 +186,8 @@ impl PluginState {
             limiter: MemoryLimiter::new(sandbox.memory_bytes),
             exposition: Default::default(),
             passthrough: Vec::new(),
-            sandbox: sandbox.clone(),
+            probe: None,
+            sandbox: Sandbox { spare: super::spare::NO_SLOT.clone(), ..sandbox.clone() },
             plugin,
             target: String::new(),
             log_lines_left: sandbox.log_lines,
@@ -226,6 +229,11 @@ pub(super) struct CpuMeter {
 }
 
 impl CpuMeter {
+    /// A meter that has counted `spent` already.
+    pub(super) fn starting_at(spent: Duration) -> Self {
+        CpuMeter { spent_ns: AtomicU64::new(as_nanos(spent)), poll_began_ns: AtomicU64::new(0) }
+    }
+
     /// Drive `future`, counting the CPU time of each of its polls.
     pub(super) async fn meter<F: Future>(&self, future: F) -> F::Output {
         let mut future = std::pin::pin!(future);
@@ -308,6 +316,31 @@ impl LoadedPlugin {
         flatten_plugin_result(outcome, &masker)
     }
 
+    /// [`Self::collect_async`] for `/probe`: the families validated and written
+    /// in `format`. What the plugin passes through from a protobuf endpoint is
+    /// written straight from the body (`scrape::transcode`), never built.
+    pub async fn probe_async(
+        &self,
+        sandbox: &Sandbox,
+        target: &Target,
+        config: &str,
+        format: crate::exposition::Format,
+    ) -> CallOutcome<String> {
+        use super::passthrough::ProbeText;
+        let (outcome, masker) = self
+            .call_async(sandbox, &target.address, true, async |exporter, store| {
+                store.data_mut().probe = Some(ProbeText::new(format));
+                let returned = exporter.call_collect(&mut *store, target, config).await?;
+                Ok(returned.map(|families| {
+                    let mut probe = store.data_mut().probe.take().unwrap_or_else(|| ProbeText::new(format));
+                    probe.write(families);
+                    probe.finish()
+                }))
+            })
+            .await;
+        flatten_plugin_result(outcome, &masker)
+    }
+
     /// Run one export on a fresh instance, until the call ends or its
     /// deadline passes; the deadline also covers time spent waiting on
     /// sockets and HTTP, which the epoch cannot interrupt. Also returns the
@@ -323,86 +356,47 @@ impl LoadedPlugin {
     ) -> (CallOutcome<R>, SecretMasker) {
         let _ticking = self.epoch.enter();
         let started = Instant::now();
-        let cpu = Arc::new(CpuMeter::default());
-        let stdout = CappedOutput::new(sandbox.stdio_bytes);
-        let stderr = CappedOutput::new(sandbox.stdio_bytes);
         let mut report = CallReport::default();
         let fail = |reason: FailureReason, message: String, report: CallReport| {
             (CallOutcome { result: Err(CallFailure { reason, message }), report }, SecretMasker::default())
         };
-
-        let address = TargetAddress::parse(target);
-        let mut wasi = WasiCtxBuilder::new();
-        wasi.stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false);
-        if sandbox.tcp && to_target {
-            match network::tcp_check(&address, self.name.clone()) {
-                Ok((needs_lookup, check)) => {
-                    wasi.allow_tcp(true).allow_ip_name_lookup(needs_lookup).socket_addr_check(check);
-                }
-                Err(message) => return fail(FailureReason::Instantiate, message, report),
-            }
-        }
-        for (host, guest) in &sandbox.preopens {
-            if let Err(e) = wasi.preopened_dir(host, guest, FsPerms::ReadOnly) {
-                return fail(FailureReason::Instantiate, format!("cannot preopen {}: {e}", host.display()), report);
-            }
-        }
-        let state = PluginState {
-            wasi: wasi.build(),
-            table: ResourceTable::new(),
-            http_ctx: WasiHttpCtx::new(),
-            http_hooks: CallHttpHooks {
-                egress: sandbox.http.clone().filter(|_| to_target),
-                target: address,
-                deadline: started + sandbox.wall_timeout,
-                plugin: self.name.clone(),
-                read_ahead: network::MAX_READ_AHEAD.min(usize::try_from(sandbox.memory_bytes).unwrap_or(usize::MAX)),
-            },
-            limiter: MemoryLimiter::new(sandbox.memory_bytes),
-            exposition: Default::default(),
-            passthrough: Vec::new(),
-            sandbox: sandbox.clone(),
-            plugin: self.name.clone(),
-            target: target.to_string(),
-            log_lines_left: sandbox.log_lines,
-            log_lines_dropped: 0,
-            paths: self.paths.clone(),
-            dir_cache: Default::default(),
-            revealed_secrets: Vec::new(),
-        };
-        let mut store = Store::new(self.pre.engine(), state);
-        store.limiter(|s| &mut s.limiter);
         let wall = sandbox.wall_timeout;
-        let cpu_limit = sandbox.cpu_limit;
-        store.set_epoch_deadline(1);
-        let meter = cpu.clone();
-        store.epoch_deadline_callback(move |_ctx| {
-            if started.elapsed() > wall {
-                return Err(wasmtime::Error::new(Deadline::Wall(wall)));
+        let address = TargetAddress::parse(target);
+        // An instance the job made ahead saves this call its instantiation.
+        let spare = if to_target { sandbox.spare.take(&self.name) } else { None };
+        let (mut store, made_ahead, stdout, stderr, cpu) = match spare {
+            Some(spare) => {
+                let (mut store, exporter, stdout, stderr, instantiation_cpu) = spare.into_parts();
+                let state = store.data_mut();
+                state.http_hooks.target = address;
+                state.http_hooks.deadline = started + wall;
+                state.target = target.to_string();
+                // The instantiation counts against this call's CPU limit, as when the call makes it.
+                (store, Some(exporter), stdout, stderr, CpuMeter::starting_at(instantiation_cpu))
             }
-            if meter.used_so_far() > cpu_limit {
-                return Err(wasmtime::Error::new(Deadline::Cpu(cpu_limit)));
-            }
-            // Give the worker back to the other tasks once a tick.
-            Ok(UpdateDeadline::Yield(1))
-        });
+            None => match self.new_store(sandbox, address, target, to_target, started) {
+                Ok((store, stdout, stderr)) => (store, None, stdout, stderr, CpuMeter::default()),
+                Err(message) => return fail(FailureReason::Instantiate, message, report),
+            },
+        };
+        let cpu = Arc::new(cpu);
+        limit_store(&mut store, started, wall, sandbox.cpu_limit, cpu.clone());
 
         let pre = &self.pre;
         let run = async {
-            let exporter = match pre.instantiate_async(&mut store).await {
-                Ok(exporter) => exporter,
-                Err(e) => {
-                    let failure = classify(&e);
-                    return Err(if failure.reason == FailureReason::Trap {
-                        CallFailure { reason: FailureReason::Instantiate, message: format!("{e:#}") }
-                    } else {
-                        failure
-                    });
-                }
+            let exporter = match made_ahead {
+                Some(exporter) => exporter,
+                None => match pre.instantiate_async(&mut store).await {
+                    Ok(exporter) => exporter,
+                    Err(e) => {
+                        let failure = classify(&e);
+                        return Err(if failure.reason == FailureReason::Trap {
+                            CallFailure { reason: FailureReason::Instantiate, message: format!("{e:#}") }
+                        } else {
+                            failure
+                        });
+                    }
+                },
             };
             f(&exporter, &mut store).await.map_err(|e| classify(&e))
         };
@@ -425,7 +419,7 @@ impl LoadedPlugin {
         report.log_lines_dropped = state.log_lines_dropped;
         let log_budget = state.log_lines_left;
         let masker = SecretMasker(state.revealed_secrets.clone());
-        drop(store);
+        self.after_call(store, sandbox, to_target && result.is_ok());
 
         let out = stdout.take();
         let err = stderr.take();
@@ -514,6 +508,116 @@ impl SecretMasker {
         }
         self.mask(&String::from_utf8_lossy(bytes)).into_bytes()
     }
+}
+
+impl LoadedPlugin {
+    /// A store for one call on `target`, not yet instantiated, with its
+    /// captured stdout and stderr.
+    fn new_store(
+        &self,
+        sandbox: &Sandbox,
+        address: TargetAddress,
+        target: &str,
+        to_target: bool,
+        started: Instant,
+    ) -> Result<(Store<PluginState>, CappedOutput, CappedOutput), String> {
+        let stdout = CappedOutput::new(sandbox.stdio_bytes);
+        let stderr = CappedOutput::new(sandbox.stdio_bytes);
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        if sandbox.tcp && to_target {
+            let (needs_lookup, check) = network::tcp_check(&address, self.name.clone())?;
+            wasi.allow_tcp(true).allow_ip_name_lookup(needs_lookup).socket_addr_check(check);
+        }
+        for (host, guest) in &sandbox.preopens {
+            wasi.preopened_dir(host, guest, FsPerms::ReadOnly)
+                .map_err(|e| format!("cannot preopen {}: {e}", host.display()))?;
+        }
+        let state = PluginState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            http_ctx: WasiHttpCtx::new(),
+            http_hooks: CallHttpHooks {
+                egress: sandbox.http.clone().filter(|_| to_target),
+                target: address,
+                deadline: started + sandbox.wall_timeout,
+                plugin: self.name.clone(),
+                read_ahead: network::MAX_READ_AHEAD.min(usize::try_from(sandbox.memory_bytes).unwrap_or(usize::MAX)),
+            },
+            limiter: MemoryLimiter::new(sandbox.memory_bytes),
+            exposition: Default::default(),
+            passthrough: Vec::new(),
+            probe: None,
+            sandbox: Sandbox { spare: super::spare::NO_SLOT.clone(), ..sandbox.clone() },
+            plugin: self.name.clone(),
+            target: target.to_string(),
+            log_lines_left: sandbox.log_lines,
+            log_lines_dropped: 0,
+            paths: self.paths.clone(),
+            dir_cache: Default::default(),
+            revealed_secrets: Vec::new(),
+        };
+        let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|s| &mut s.limiter);
+        Ok((store, stdout, stderr))
+    }
+
+    /// What follows a call, off its path: the store is dropped (which
+    /// resets the pool slot's memory), and when `spare` and the job keeps
+    /// one, its next collect instance is made (see [`super::spare`]).
+    fn after_call(&self, store: Store<PluginState>, sandbox: &Sandbox, spare: bool) {
+        // On a current-thread runtime a spawned task waits until the caller
+        // yields, and calls in a row would pile their stores up meanwhile.
+        let runtime = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => runtime,
+            _ => return,
+        };
+        let reservation = if spare { sandbox.spare.reserve(sandbox) } else { None };
+        let (plugin, sandbox) = (self.clone(), sandbox.clone());
+        runtime.spawn(async move {
+            drop(store);
+            let Some(reservation) = reservation else { return };
+            let _ticking = plugin.epoch.enter();
+            let started = Instant::now();
+            let made = plugin.new_store(&sandbox, TargetAddress::parse(""), "", true, started);
+            let Ok((mut store, stdout, stderr)) = made else { return };
+            let cpu = Arc::new(CpuMeter::default());
+            limit_store(&mut store, started, sandbox.wall_timeout, sandbox.cpu_limit, cpu.clone());
+            // Bounded as a call is: a start function that loops or grows
+            // memory is stopped, and the next call then instantiates (and
+            // fails) on its own, with the reason and the backoff.
+            let instantiate = cpu.meter(plugin.pre.instantiate_async(&mut store));
+            if let Ok(Ok(exporter)) = tokio::time::timeout(sandbox.wall_timeout, instantiate).await {
+                reservation.fill(plugin.name.clone(), (store, exporter, stdout, stderr), cpu.total());
+            }
+        });
+    }
+}
+
+/// The memory limiter and the epoch deadline of a call that began at
+/// `started`: wall-clock and CPU limits, and a yield to the worker once a tick.
+fn limit_store(
+    store: &mut Store<PluginState>,
+    started: Instant,
+    wall: Duration,
+    cpu_limit: Duration,
+    meter: Arc<CpuMeter>,
+) {
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_ctx| {
+        if started.elapsed() > wall {
+            return Err(wasmtime::Error::new(Deadline::Wall(wall)));
+        }
+        if meter.used_so_far() > cpu_limit {
+            return Err(wasmtime::Error::new(Deadline::Cpu(cpu_limit)));
+        }
+        // Give the worker back to the other tasks once a tick.
+        Ok(UpdateDeadline::Yield(1))
+    });
 }
 
 fn flatten_plugin_result<T>(outcome: CallOutcome<Result<T, PluginError>>, masker: &SecretMasker) -> CallOutcome<T> {

@@ -12,6 +12,7 @@ pub mod log_processor;
 mod long_lived;
 pub(crate) mod network;
 mod passthrough;
+mod spare;
 mod stdio;
 mod system;
 
@@ -20,6 +21,7 @@ pub use cache::{CacheOutcome, ComponentCache, compile_to_file};
 pub use call::{CallFailure, CallOutcome, CallReport, FailureReason};
 pub use files::{DirCache, FilePolicy, FilePolicyError};
 pub use network::{HttpEgress, TargetAddress};
+pub use spare::SpareSlot;
 
 use crate::config::{CapabilitiesConfig, FileGrant, LimitsConfig, PathsConfig, ScrapeConfig, SecretSource};
 use bindings::{Exporter, ExporterPre};
@@ -202,8 +204,13 @@ pub(crate) struct EpochGate {
 impl EpochGate {
     /// Mark a call as running until the guard drops.
     pub(crate) fn enter(self: &Arc<Self>) -> EpochGuard {
-        *self.active.lock().unwrap_or_else(|p| p.into_inner()) += 1;
-        self.wake.notify_one();
+        let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+        *active += 1;
+        // Only the first call wakes the thread: it keeps ticking while any run.
+        if *active == 1 {
+            self.wake.notify_one();
+        }
+        drop(active);
         EpochGuard(self.clone())
     }
 
@@ -285,6 +292,8 @@ pub struct Sandbox {
     pub tcp: bool,
     /// The job's `secrets:`, read at call time.
     pub secrets: Arc<BTreeMap<String, SecretSource>>,
+    /// The job's instance made ahead of its next collect (clones share it).
+    pub spare: Arc<spare::SpareSlot>,
 }
 
 impl Sandbox {
@@ -303,6 +312,7 @@ impl Sandbox {
             http: None,
             tcp: false,
             secrets: Arc::default(),
+            spare: Arc::default(),
         }
     }
 
@@ -333,6 +343,7 @@ impl Sandbox {
             http: None,
             tcp: caps.tcp,
             secrets: Arc::default(),
+            spare: Arc::default(),
         })
     }
 

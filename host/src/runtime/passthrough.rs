@@ -2,14 +2,19 @@
 //! the scrape target fetched with the call's `wasi:http` rules, parsed
 //! natively (protobuf when the target offers it, else the text format) and
 //! added to the call's result, so its lines never cross the component
-//! boundary.
+//! boundary. For `/probe` ([`ProbeText`]) they are written out in the
+//! format asked for as they arrive, a protobuf body straight from its bytes.
 
 use super::bindings::wasmon::plugin::passthrough::{Host, ScrapeError};
 use super::call::PluginState;
+use super::model::MetricFamily;
 use super::network::{self, HttpEgress};
-use crate::scrape::protobuf;
+use crate::exposition::{self, Format};
+use crate::scheduler::validate::validate_after;
+use crate::scrape::{protobuf, transcode};
 use bytes::Bytes;
 use http_body_util::BodyExt;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 use wasmtime_wasi_http::WasiBody;
@@ -21,7 +26,14 @@ impl Host for PluginState {
     async fn scrape(&mut self, path: String) -> Result<Vec<String>, ScrapeError> {
         let request = self.request(&path)?;
         let (content_type, body) = request.fetch().await?;
-        let families = if protobuf::is_protobuf(&content_type) {
+        let is_protobuf = protobuf::is_protobuf(&content_type);
+        if is_protobuf && let Some(probe) = &mut self.probe {
+            let mut names = Vec::new();
+            if transcode::transcode(&body, probe.format, &mut probe.seen, &mut names, &mut probe.text).is_ok() {
+                return Ok(names);
+            }
+        }
+        let families = if is_protobuf {
             protobuf::parse(&body)
                 .map_err(|e| ScrapeError::InvalidData(format!("not Prometheus protobuf exposition: {e}")))?
         } else {
@@ -32,8 +44,42 @@ impl Host for PluginState {
             families.into_iter().map(crate::scrape::from_sdk).collect()
         };
         let names = families.iter().map(|f| f.name.clone()).collect();
-        self.passthrough.extend(families);
+        match &mut self.probe {
+            Some(probe) => probe.write(families),
+            None => self.passthrough.extend(families),
+        }
         Ok(names)
+    }
+}
+
+/// What a `/probe` call has to show so far: its families validated and
+/// written in one format, the passed-through ones first.
+pub(crate) struct ProbeText {
+    format: Format,
+    text: String,
+    /// The names of the families so far, for validation's duplicate check.
+    seen: HashSet<String>,
+}
+
+impl ProbeText {
+    pub(crate) fn new(format: Format) -> Self {
+        ProbeText { format, text: String::with_capacity(64 * 1024), seen: HashSet::new() }
+    }
+
+    /// Validate `families` behind the ones so far and write what is kept.
+    pub(crate) fn write(&mut self, families: Vec<MetricFamily>) {
+        let (kept, _) = validate_after(families, &mut self.seen);
+        for family in &kept {
+            exposition::write_family(&mut self.text, &[family], self.format);
+        }
+    }
+
+    /// The whole exposition (with `# EOF` for OpenMetrics).
+    pub(crate) fn finish(mut self) -> String {
+        if self.format == Format::OpenMetrics {
+            self.text.push_str("# EOF\n");
+        }
+        self.text
     }
 }
 

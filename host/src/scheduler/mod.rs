@@ -4,6 +4,7 @@
 
 pub mod validate;
 
+use crate::exposition::{Format, encode_families};
 use crate::ingest::{StalenessTracker, flatten};
 use crate::relabel::Relabeler;
 use crate::runtime::model::{Label, Metric, MetricFamily, MetricKind, MetricValue, Target};
@@ -136,24 +137,27 @@ impl Job {
         }
     }
 
+    /// Collect from `spec` once for `/probe`: the families as validation
+    /// keeps them, written in `format`. A plugin's call writes them as it
+    /// goes, so families it passes through are never built.
+    pub async fn probe(self: &Arc<Self>, spec: &TargetSpec, format: Format) -> crate::runtime::CallOutcome<String> {
+        if let Collector::Plugin { plugin, sandbox, config_json } = &self.collector {
+            let timeout = if spec.timeout.is_zero() { self.timeout } else { spec.timeout };
+            let target = self.plugin_target(spec);
+            return bounded_call(timeout, plugin.probe_async(sandbox, &target, config_json, format)).await;
+        }
+        let outcome = self.collect(spec).await;
+        let result = outcome.result.map(|families| encode_families(&validate::validate(families).0, format));
+        crate::runtime::CallOutcome { result, report: outcome.report }
+    }
+
     /// Collect from `spec` once: the plugin call or the HTTP scrape.
     pub async fn collect(self: &Arc<Self>, spec: &TargetSpec) -> crate::runtime::CallOutcome<Vec<MetricFamily>> {
         let timeout = if spec.timeout.is_zero() { self.timeout } else { spec.timeout };
         match &self.collector {
             Collector::Plugin { plugin, sandbox, config_json } => {
                 let target = self.plugin_target(spec);
-                // Polled right here rather than spawned: a task of its own
-                // would cost a hand-off to it and back on every collect.
-                let call = catch_panic(plugin.collect_async(sandbox, &target, config_json));
-                // The epoch deadline stops wasm at the timeout; this outer
-                // timeout only matters if a host call hangs.
-                match tokio::time::timeout(timeout + Duration::from_secs(2), call).await {
-                    Ok(Ok(outcome)) => outcome,
-                    Ok(Err(panic)) => failed(FailureReason::Trap, format!("host task failed: {panic}")),
-                    Err(_) => {
-                        failed(FailureReason::Timeout, "a host call did not return before the scrape timeout".into())
-                    }
-                }
+                bounded_call(timeout, plugin.collect_async(sandbox, &target, config_json)).await
             }
             Collector::Native(scraper) => {
                 let started = Instant::now();
@@ -180,6 +184,21 @@ impl Job {
     }
 }
 
+/// Poll a plugin call right here rather than spawned (a task of its own
+/// would cost a hand-off to it and back on every collect), a panic in it
+/// failing it alone. The epoch deadline stops wasm at the timeout; this
+/// outer timeout only matters if a host call hangs.
+async fn bounded_call<T>(
+    timeout: Duration,
+    call: impl Future<Output = crate::runtime::CallOutcome<T>>,
+) -> crate::runtime::CallOutcome<T> {
+    match tokio::time::timeout(timeout + Duration::from_secs(2), catch_panic(call)).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(panic)) => failed(FailureReason::Trap, format!("host task failed: {panic}")),
+        Err(_) => failed(FailureReason::Timeout, "a host call did not return before the scrape timeout".into()),
+    }
+}
+
 /// Poll `future` on this task, a panic in it becoming an error (as a
 /// spawned task's `JoinError` would), so a host bug fails one call alone.
 async fn catch_panic<F: Future>(future: F) -> Result<F::Output, String> {
@@ -201,7 +220,7 @@ async fn catch_panic<F: Future>(future: F) -> Result<F::Output, String> {
     .await
 }
 
-fn failed(reason: FailureReason, message: String) -> crate::runtime::CallOutcome<Vec<MetricFamily>> {
+fn failed<T>(reason: FailureReason, message: String) -> crate::runtime::CallOutcome<T> {
     crate::runtime::CallOutcome { result: Err(CallFailure { reason, message }), report: Default::default() }
 }
 

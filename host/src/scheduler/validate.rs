@@ -2,7 +2,8 @@
 //! counted by reason; the rest of the scrape is kept.
 
 use crate::config::{is_valid_label_name, is_valid_metric_name};
-use crate::runtime::model::{Bucket, Label, MetricFamily, MetricKind, MetricValue};
+use crate::exposition::LabelPair;
+use crate::runtime::model::{Bucket, MetricFamily, MetricKind, MetricValue};
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -54,8 +55,13 @@ impl Rejections {
 
 /// Keep what is valid; report what is not.
 pub fn validate(families: Vec<MetricFamily>) -> (Vec<MetricFamily>, Rejections) {
+    validate_after(families, &mut HashSet::new())
+}
+
+/// [`validate`] for families that follow others already checked: `names`
+/// holds the earlier families' names, and gets these ones'.
+pub fn validate_after(families: Vec<MetricFamily>, names: &mut HashSet<String>) -> (Vec<MetricFamily>, Rejections) {
     let mut rejections = Rejections::default();
-    let mut names = HashSet::new();
     let mut kept = Vec::with_capacity(families.len());
     for mut family in families {
         if !is_valid_metric_name(&family.name) {
@@ -147,11 +153,11 @@ pub fn validate(families: Vec<MetricFamily>) -> (Vec<MetricFamily>, Rejections) 
 /// A 64-bit hash of a label set, whatever the labels' order (names are unique
 /// here): per label, FNV-1a of name and value, mixed, then summed. Only series
 /// of one family are compared, so the family name is left out.
-fn label_set_hash(labels: &[Label]) -> u64 {
+pub(crate) fn label_set_hash<L: LabelPair>(labels: &[L]) -> u64 {
     let mut sum: u64 = 0;
     for label in labels {
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for byte in label.name.bytes().chain([0xff]).chain(label.value.bytes()).chain([0xfe]) {
+        for byte in label.name().bytes().chain([0xff]).chain(label.value().bytes()).chain([0xfe]) {
             hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
         }
         hash ^= hash >> 29;
@@ -164,7 +170,7 @@ fn label_set_hash(labels: &[Label]) -> u64 {
 
 /// `seen_series` holds hashes already.
 #[derive(Default)]
-struct PassThrough(u64);
+pub(crate) struct PassThrough(u64);
 
 impl Hasher for PassThrough {
     fn finish(&self) -> u64 {
@@ -181,7 +187,7 @@ impl Hasher for PassThrough {
 }
 
 /// A label name the family's kind writes itself.
-fn reserved_by_kind(kind: MetricKind, label: &str) -> Option<&'static str> {
+pub(crate) fn reserved_by_kind(kind: MetricKind, label: &str) -> Option<&'static str> {
     match (kind, label) {
         (MetricKind::Histogram, "le") => Some("histogram buckets"),
         (MetricKind::Summary, "quantile") => Some("summary quantiles"),
@@ -200,7 +206,7 @@ fn value_kind(v: &MetricValue) -> &'static str {
 
 /// Buckets must be sorted with non-decreasing counts, and the `+Inf` bucket
 /// (added when missing) must equal the total count.
-fn check_buckets(buckets: &mut Vec<Bucket>, count: u64) -> Result<(), String> {
+pub(crate) fn check_buckets(buckets: &mut Vec<Bucket>, count: u64) -> Result<(), String> {
     for pair in buckets.windows(2) {
         if pair[0].upper_bound.is_nan() || pair[1].upper_bound <= pair[0].upper_bound {
             return Err("bucket bounds not strictly increasing".into());
