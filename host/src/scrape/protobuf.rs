@@ -209,6 +209,36 @@ pub(crate) mod wire {
     }
 }
 
+/// Values the tests here and in `transcode` share.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::wire;
+
+    /// Seven observations, two buckets and the implicit `+Inf`.
+    pub fn histogram() -> wire::Histogram {
+        wire::Histogram {
+            sample_count: 7,
+            sample_sum: 1.5,
+            bucket: vec![
+                wire::Bucket { cumulative_count: 3, upper_bound: 0.1, cumulative_count_float: 0.0 },
+                wire::Bucket { cumulative_count: 5, upper_bound: 1.0, cumulative_count_float: 0.0 },
+            ],
+            sample_count_float: 0.0,
+        }
+    }
+
+    pub fn summary() -> wire::Summary {
+        wire::Summary {
+            sample_count: 4,
+            sample_sum: 2.25,
+            quantile: vec![
+                wire::Quantile { quantile: 0.5, value: 0.25 },
+                wire::Quantile { quantile: 0.99, value: 1.0 },
+            ],
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,23 +272,7 @@ mod tests {
 
     #[test]
     fn every_type_comes_out_as_the_text_parser_gives_it() {
-        let histogram = wire::Histogram {
-            sample_count: 7,
-            sample_sum: 1.5,
-            bucket: vec![
-                wire::Bucket { cumulative_count: 3, upper_bound: 0.1, cumulative_count_float: 0.0 },
-                wire::Bucket { cumulative_count: 5, upper_bound: 1.0, cumulative_count_float: 0.0 },
-            ],
-            sample_count_float: 0.0,
-        };
-        let summary = wire::Summary {
-            sample_count: 4,
-            sample_sum: 2.25,
-            quantile: vec![
-                wire::Quantile { quantile: 0.5, value: 0.25 },
-                wire::Quantile { quantile: 0.99, value: 1.0 },
-            ],
-        };
+        let (histogram, summary) = (fixtures::histogram(), fixtures::summary());
         let parsed = parse(&body(&[
             family(
                 "requests_total",

@@ -258,38 +258,46 @@ fn read_summary(message: &[u8], mut quantiles: Vec<Quantile>) -> Result<SummaryV
 /// A classic histogram with its `+Inf` bucket, as `protobuf::parse` makes it.
 fn read_histogram(message: &[u8], mut buckets: Vec<Bucket>) -> Result<HistogramValue, Declined> {
     buckets.clear();
-    let count_of = |integer: u64, float: f64| if integer == 0 && float > 0.0 { float.round() as u64 } else { integer };
-    let (mut count, mut count_float, mut sum) = (0, 0.0, 0.0);
-    let mut fields = Reader::new(message);
-    while let Some((number, field)) = fields.field()? {
-        match (number, field) {
-            (1, Wire::Varint(v)) => count = v,
-            (2, Wire::Fixed64(bits)) => sum = f64::from_bits(bits),
-            (4, Wire::Fixed64(bits)) => count_float = f64::from_bits(bits),
-            (3, Wire::Bytes(b)) => {
-                let (mut cumulative, mut cumulative_float, mut upper_bound) = (0, 0.0, 0.0);
-                let mut b_fields = Reader::new(b);
-                while let Some((number, field)) = b_fields.field()? {
-                    match (number, field) {
-                        (1, Wire::Varint(v)) => cumulative = v,
-                        (2, Wire::Fixed64(bits)) => upper_bound = f64::from_bits(bits),
-                        (4, Wire::Fixed64(bits)) => cumulative_float = f64::from_bits(bits),
-                        (1 | 2 | 4, _) => return Err(Declined),
-                        _ => {}
-                    }
-                }
-                buckets.push(Bucket { upper_bound, count: count_of(cumulative, cumulative_float) });
-            }
-            (1..=4, _) => return Err(Declined),
-            _ => {}
-        }
-    }
-    let count = count_of(count, count_float);
+    let (count, sum) = read_counted(
+        message,
+        Some(&mut |bucket| {
+            let (count, upper_bound) = read_counted(bucket, None)?;
+            buckets.push(Bucket { upper_bound, count });
+            Ok(())
+        }),
+    )?;
     if buckets.last().is_none_or(|b| b.upper_bound != f64::INFINITY) {
         buckets.push(Bucket { upper_bound: f64::INFINITY, count });
     }
     check_buckets(&mut buckets, count).map_err(|_| Declined)?;
     Ok(HistogramValue { buckets, sum, count })
+}
+
+/// Reads one nested message (a histogram's bucket).
+type ReadNested<'a> = dyn FnMut(&[u8]) -> Result<(), Declined> + 'a;
+
+/// The fields a histogram and each of its buckets share: 1, an integer
+/// count; 2, a double (the sum, the upper bound); 4, a float count, taken
+/// when the integer one is 0. `nested` reads field 3 (the buckets) when
+/// given; otherwise it is skipped, as prost skips a bucket's exemplar.
+fn read_counted(
+    message: &[u8],
+    mut nested: Option<&mut ReadNested<'_>>,
+) -> Result<(u64, f64), Declined> {
+    let (mut count, mut count_float, mut double) = (0, 0.0, 0.0);
+    let mut fields = Reader::new(message);
+    while let Some((number, field)) = fields.field()? {
+        match (number, field, &mut nested) {
+            (1, Wire::Varint(v), _) => count = v,
+            (2, Wire::Fixed64(bits), _) => double = f64::from_bits(bits),
+            (4, Wire::Fixed64(bits), _) => count_float = f64::from_bits(bits),
+            (3, Wire::Bytes(b), Some(nested)) => nested(b)?,
+            (1 | 2 | 4, _, _) | (3, _, Some(_)) => return Err(Declined),
+            _ => {}
+        }
+    }
+    let count = if count == 0 && count_float > 0.0 { count_float.round() as u64 } else { count };
+    Ok((count, double))
 }
 
 fn utf8(bytes: &[u8]) -> Result<&str, Declined> {
@@ -435,24 +443,19 @@ mod tests {
         }
     }
 
+    /// A histogram family `h` with one series.
+    fn histogram_family(labels: Vec<wire::LabelPair>, histogram: wire::Histogram) -> Vec<wire::MetricFamily> {
+        vec![wire::MetricFamily {
+            name: "h".into(),
+            r#type: wire::HISTOGRAM,
+            metric: vec![wire::Metric { label: labels, histogram: Some(histogram), ..Default::default() }],
+            ..Default::default()
+        }]
+    }
+
     fn every_type() -> Vec<wire::MetricFamily> {
-        let histogram = wire::Histogram {
-            sample_count: 7,
-            sample_sum: 1.5,
-            bucket: vec![
-                wire::Bucket { cumulative_count: 3, upper_bound: 0.1, cumulative_count_float: 0.0 },
-                wire::Bucket { cumulative_count: 5, upper_bound: 1.0, cumulative_count_float: 0.0 },
-            ],
-            sample_count_float: 0.0,
-        };
-        let summary = wire::Summary {
-            sample_count: 4,
-            sample_sum: 2.25,
-            quantile: vec![
-                wire::Quantile { quantile: 0.5, value: 0.25 },
-                wire::Quantile { quantile: 0.99, value: 1.0 },
-            ],
-        };
+        let (histogram, summary) =
+            (super::super::protobuf::fixtures::histogram(), super::super::protobuf::fixtures::summary());
         vec![
             counter(
                 "requests_total",
@@ -537,35 +540,21 @@ mod tests {
             ("duplicate family", vec![counter("c_total", &[(&[], 1.0)]), counter("c_total", &[(&[], 2.0)])]),
             (
                 "le on a histogram",
-                vec![wire::MetricFamily {
-                    name: "h".into(),
-                    r#type: wire::HISTOGRAM,
-                    metric: vec![wire::Metric {
-                        label: vec![pair("le", "1")],
-                        histogram: Some(wire::Histogram { sample_count: 1, ..Default::default() }),
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                }],
+                histogram_family(vec![pair("le", "1")], wire::Histogram { sample_count: 1, ..Default::default() }),
             ),
             (
                 "decreasing buckets",
-                vec![wire::MetricFamily {
-                    name: "h".into(),
-                    r#type: wire::HISTOGRAM,
-                    metric: vec![wire::Metric {
-                        histogram: Some(wire::Histogram {
-                            sample_count: 5,
-                            bucket: vec![
-                                wire::Bucket { cumulative_count: 3, upper_bound: 1.0, cumulative_count_float: 0.0 },
-                                wire::Bucket { cumulative_count: 2, upper_bound: 2.0, cumulative_count_float: 0.0 },
-                            ],
-                            ..Default::default()
-                        }),
+                histogram_family(
+                    vec![],
+                    wire::Histogram {
+                        sample_count: 5,
+                        bucket: vec![
+                            wire::Bucket { cumulative_count: 3, upper_bound: 1.0, cumulative_count_float: 0.0 },
+                            wire::Bucket { cumulative_count: 2, upper_bound: 2.0, cumulative_count_float: 0.0 },
+                        ],
                         ..Default::default()
-                    }],
-                    ..Default::default()
-                }],
+                    },
+                ),
             ),
             (
                 "a counter family with a gauge value",
@@ -603,6 +592,18 @@ mod tests {
         assert!(fast(b"", Format::Text004, &mut HashSet::new()).unwrap().0.is_empty());
     }
 
+    /// A body of one family (its own metrics left out) with `metric`, encoded by hand.
+    fn body_with_metric(family: &wire::MetricFamily, metric: &[u8]) -> Vec<u8> {
+        let mut message = family.encode_to_vec();
+        message.push(4 << 3 | 2);
+        prost::encoding::encode_varint(metric.len() as u64, &mut message);
+        message.extend(metric);
+        let mut body = Vec::new();
+        prost::encoding::encode_varint(message.len() as u64, &mut body);
+        body.extend(&message);
+        body
+    }
+
     #[test]
     fn what_prost_refuses_is_declined_even_where_it_is_not_read() {
         // A counter's metric with a gauge field holding a varint where a double goes.
@@ -614,15 +615,8 @@ mod tests {
             wire::Metric { counter: Some(wire::Value { value: 1.0 }), ..Default::default() }.encode_to_vec();
         huge_key.extend([0x80, 0x80, 0x80, 0x80, 0x10, 0]);
         for (what, metric) in [("a bad value field", metric), ("a key above u32::MAX", huge_key)] {
-            let mut message =
-                wire::MetricFamily { name: "c_total".into(), r#type: wire::COUNTER, ..Default::default() }
-                    .encode_to_vec();
-            message.push(4 << 3 | 2);
-            prost::encoding::encode_varint(metric.len() as u64, &mut message);
-            message.extend(&metric);
-            let mut body = Vec::new();
-            prost::encoding::encode_varint(message.len() as u64, &mut body);
-            body.extend(&message);
+            let family = wire::MetricFamily { name: "c_total".into(), r#type: wire::COUNTER, ..Default::default() };
+            let body = body_with_metric(&family, &metric);
             assert!(super::super::protobuf::parse(&body).is_err(), "{what}: prost refuses it");
             assert_eq!(fast(&body, Format::Text004, &mut HashSet::new()), Err(Declined), "{what}");
         }
@@ -630,10 +624,8 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_skipped_as_prost_skips_them() {
-        // A native-histogram field (5, schema) and an exemplar-like field 3 on a bucket.
+        // A native-histogram field (5, schema) in the histogram, an unknown fixed32 in the metric.
         let mut family = every_type().remove(4);
-        let mut metric_bytes = Vec::new();
-        family.metric[0].encode(&mut metric_bytes).unwrap();
         let mut histogram = Vec::new();
         family.metric[0].histogram.take().unwrap().encode(&mut histogram).unwrap();
         histogram.extend([5 << 3, 3]); // schema: 3 (varint)
@@ -642,13 +634,7 @@ mod tests {
         prost::encoding::encode_varint(histogram.len() as u64, &mut metric);
         metric.extend(&histogram);
         metric.extend([9 << 3 | 5, 0, 0, 0, 0]); // an unknown fixed32
-        let mut message = wire::MetricFamily { metric: vec![], ..family }.encode_to_vec();
-        message.push(4 << 3 | 2);
-        prost::encoding::encode_varint(metric.len() as u64, &mut message);
-        message.extend(&metric);
-        let mut body = Vec::new();
-        prost::encoding::encode_varint(message.len() as u64, &mut body);
-        body.extend(&message);
+        let body = body_with_metric(&wire::MetricFamily { metric: vec![], ..family }, &metric);
         let (text, _) = fast(&body, Format::Text004, &mut HashSet::new()).expect("unknown fields are skipped");
         assert_eq!(text, general(&body, Format::Text004, &mut HashSet::new()).unwrap());
         assert!(text.contains("latency_seconds_count{path=\"/\"} 7\n"), "{text}");
