@@ -280,10 +280,7 @@ type ReadNested<'a> = dyn FnMut(&[u8]) -> Result<(), Declined> + 'a;
 /// count; 2, a double (the sum, the upper bound); 4, a float count, taken
 /// when the integer one is 0. `nested` reads field 3 (the buckets) when
 /// given; otherwise it is skipped, as prost skips a bucket's exemplar.
-fn read_counted(
-    message: &[u8],
-    mut nested: Option<&mut ReadNested<'_>>,
-) -> Result<(u64, f64), Declined> {
+fn read_counted(message: &[u8], mut nested: Option<&mut ReadNested<'_>>) -> Result<(u64, f64), Declined> {
     let (mut count, mut count_float, mut double) = (0, 0.0, 0.0);
     let mut fields = Reader::new(message);
     while let Some((number, field)) = fields.field()? {
