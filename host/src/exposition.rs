@@ -41,13 +41,23 @@ impl Format {
 /// Write a whole exposition of distinct families (with `# EOF` for OpenMetrics).
 pub fn encode_families(families: &[MetricFamily], format: Format) -> String {
     let mut out = String::with_capacity(64 * 1024);
+    write_families(&mut out, families, format);
+    end_exposition(&mut out, format);
+    out
+}
+
+/// Append distinct families, each whole.
+pub fn write_families(out: &mut String, families: &[MetricFamily], format: Format) {
     for family in families {
-        write_family(&mut out, &[family], format);
+        write_family(out, &[family], format);
     }
+}
+
+/// End an exposition: OpenMetrics' `# EOF`; nothing for the text format.
+pub fn end_exposition(out: &mut String, format: Format) {
     if format == Format::OpenMetrics {
         out.push_str("# EOF\n");
     }
-    out
 }
 
 /// Write one family (possibly made of the same family from several targets).

@@ -576,11 +576,13 @@ impl LoadedPlugin {
             Ok(runtime) if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => runtime,
             _ => return,
         };
-        let reservation = if spare { sandbox.spare.reserve(sandbox) } else { None };
+        let Some(reservation) = spare.then(|| sandbox.spare.reserve(sandbox)).flatten() else {
+            runtime.spawn(async move { drop(store) });
+            return;
+        };
         let (plugin, sandbox) = (self.clone(), sandbox.clone());
         runtime.spawn(async move {
             drop(store);
-            let Some(reservation) = reservation else { return };
             let _ticking = plugin.epoch.enter();
             let started = Instant::now();
             let made = plugin.new_store(&sandbox, TargetAddress::parse(""), "", true, started);

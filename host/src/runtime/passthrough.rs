@@ -69,16 +69,12 @@ impl ProbeText {
     /// Validate `families` behind the ones so far and write what is kept.
     pub(crate) fn write(&mut self, families: Vec<MetricFamily>) {
         let (kept, _) = validate_after(families, &mut self.seen);
-        for family in &kept {
-            exposition::write_family(&mut self.text, &[family], self.format);
-        }
+        exposition::write_families(&mut self.text, &kept, self.format);
     }
 
     /// The whole exposition (with `# EOF` for OpenMetrics).
     pub(crate) fn finish(mut self) -> String {
-        if self.format == Format::OpenMetrics {
-            self.text.push_str("# EOF\n");
-        }
+        exposition::end_exposition(&mut self.text, self.format);
         self.text
     }
 }

@@ -137,14 +137,19 @@ impl Job {
         }
     }
 
+    /// The target's own scrape timeout, else the job's.
+    fn timeout_for(&self, spec: &TargetSpec) -> Duration {
+        if spec.timeout.is_zero() { self.timeout } else { spec.timeout }
+    }
+
     /// Collect from `spec` once for `/probe`: the families as validation
     /// keeps them, written in `format`. A plugin's call writes them as it
     /// goes, so families it passes through are never built.
     pub async fn probe(self: &Arc<Self>, spec: &TargetSpec, format: Format) -> crate::runtime::CallOutcome<String> {
         if let Collector::Plugin { plugin, sandbox, config_json } = &self.collector {
-            let timeout = if spec.timeout.is_zero() { self.timeout } else { spec.timeout };
             let target = self.plugin_target(spec);
-            return bounded_call(timeout, plugin.probe_async(sandbox, &target, config_json, format)).await;
+            return bounded_call(self.timeout_for(spec), plugin.probe_async(sandbox, &target, config_json, format))
+                .await;
         }
         let outcome = self.collect(spec).await;
         let result = outcome.result.map(|families| encode_families(&validate::validate(families).0, format));
@@ -153,7 +158,7 @@ impl Job {
 
     /// Collect from `spec` once: the plugin call or the HTTP scrape.
     pub async fn collect(self: &Arc<Self>, spec: &TargetSpec) -> crate::runtime::CallOutcome<Vec<MetricFamily>> {
-        let timeout = if spec.timeout.is_zero() { self.timeout } else { spec.timeout };
+        let timeout = self.timeout_for(spec);
         match &self.collector {
             Collector::Plugin { plugin, sandbox, config_json } => {
                 let target = self.plugin_target(spec);

@@ -61,13 +61,8 @@ fn convert(family: wire::MetricFamily) -> Result<MetricFamily, String> {
     if name.is_empty() {
         return Err("a family without a name".into());
     }
-    let kind = match family.r#type {
-        wire::COUNTER => MetricKind::Counter,
-        wire::GAUGE => MetricKind::Gauge,
-        wire::SUMMARY => MetricKind::Summary,
-        wire::UNTYPED => MetricKind::Unknown,
-        wire::HISTOGRAM | wire::GAUGE_HISTOGRAM => MetricKind::Histogram,
-        other => return Err(format!("family {name}: unknown metric type {other}")),
+    let Some(kind) = kind_of(family.r#type) else {
+        return Err(format!("family {name}: unknown metric type {}", family.r#type));
     };
     let mut metrics = Vec::with_capacity(family.metric.len());
     for (i, metric) in family.metric.into_iter().enumerate() {
@@ -96,9 +91,26 @@ fn convert(family: wire::MetricFamily) -> Result<MetricFamily, String> {
     Ok(MetricFamily { name, help: family.help, unit: family.unit, kind, metrics })
 }
 
+/// The kind a `MetricFamily.type` reads as: `UNTYPED` is unknown, a gauge
+/// histogram a histogram; `None` for a number `metrics.proto` does not have.
+pub(crate) fn kind_of(type_number: i32) -> Option<MetricKind> {
+    Some(match type_number {
+        wire::COUNTER => MetricKind::Counter,
+        wire::GAUGE => MetricKind::Gauge,
+        wire::SUMMARY => MetricKind::Summary,
+        wire::UNTYPED => MetricKind::Unknown,
+        wire::HISTOGRAM | wire::GAUGE_HISTOGRAM => MetricKind::Histogram,
+        _ => return None,
+    })
+}
+
+/// A histogram's or bucket's count: the integer one, else the float one rounded.
+pub(crate) fn count_of(integer: u64, float: f64) -> u64 {
+    if integer == 0 && float > 0.0 { float.round() as u64 } else { integer }
+}
+
 /// A classic histogram; counts of a float histogram are rounded.
 fn histogram(h: wire::Histogram) -> HistogramValue {
-    let count_of = |integer: u64, float: f64| if integer == 0 && float > 0.0 { float.round() as u64 } else { integer };
     let count = count_of(h.sample_count, h.sample_count_float);
     let mut buckets: Vec<Bucket> = h
         .bucket

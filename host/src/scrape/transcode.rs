@@ -12,7 +12,7 @@
 //! `validate_after`, `encode`), which reports the error or drops what it
 //! must. So both paths give the same text; `tests` and a proptest check this.
 
-use super::protobuf::wire;
+use super::protobuf::{count_of, kind_of, wire};
 use crate::config::{is_valid_label_name, is_valid_metric_name};
 use crate::exposition::{self, Format};
 use crate::runtime::model::{Bucket, HistogramValue, MetricKind, MetricValue, Quantile, SummaryValue};
@@ -103,14 +103,7 @@ fn write_family<'a>(
     out: &mut String,
 ) -> Result<&'a str, Declined> {
     let header = FamilyHeader::read(message)?;
-    let kind = match header.kind_number {
-        wire::COUNTER => MetricKind::Counter,
-        wire::GAUGE => MetricKind::Gauge,
-        wire::SUMMARY => MetricKind::Summary,
-        wire::UNTYPED => MetricKind::Unknown,
-        wire::HISTOGRAM | wire::GAUGE_HISTOGRAM => MetricKind::Histogram,
-        _ => return Err(Declined),
-    };
+    let kind = kind_of(header.kind_number).ok_or(Declined)?;
     if !is_valid_metric_name(header.name) {
         return Err(Declined);
     }
@@ -293,8 +286,7 @@ fn read_counted(message: &[u8], mut nested: Option<&mut ReadNested<'_>>) -> Resu
             _ => {}
         }
     }
-    let count = if count == 0 && count_float > 0.0 { count_float.round() as u64 } else { count };
-    Ok((count, double))
+    Ok((count_of(count, count_float), double))
 }
 
 fn utf8(bytes: &[u8]) -> Result<&str, Declined> {
